@@ -1,0 +1,175 @@
+"""The Weaviate schema: every collection the package uses, in one place.
+
+* ``<prefix>Memory``   multi-tenant (tenant = cube): every memory of every kind, with our vectors.
+* ``<prefix>MemoryIndex`` memory id -> cube, so a memory can be read by id alone.
+* ``<prefix>Relation`` multi-tenant: entity relations for associative recall.
+* ``<prefix>Message``  multi-tenant: raw chat messages per session.
+* ``<prefix>Task``     durable memorize tasks.
+* ``<prefix>Meta``     the schema version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from weaviate.classes.config import Configure, DataType, Property, Tokenization
+
+SCHEMA_VERSION = 1
+
+_TENANT_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+
+
+def tenant_name(cube_id: str) -> str:
+    """A Weaviate tenant name for a cube id (names Weaviate cannot hold are hashed)."""
+    if _TENANT_SAFE.match(cube_id):
+        return f"c_{cube_id}"
+    return "h_" + hashlib.sha256(cube_id.encode("utf-8")).hexdigest()[:48]
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+def _text(name: str, tokenization: Tokenization = Tokenization.FIELD, *, searchable: bool = True) -> Property:
+    return Property(
+        name=name,
+        data_type=DataType.TEXT,
+        tokenization=tokenization,
+        index_searchable=searchable,
+        index_filterable=True,
+    )
+
+
+def _blob(name: str) -> Property:
+    """JSON kept verbatim and returned unchanged; not indexed."""
+    return Property(
+        name=name,
+        data_type=DataType.TEXT,
+        index_filterable=False,
+        index_searchable=False,
+        skip_vectorization=True,
+    )
+
+
+def _field(name: str, data_type: DataType) -> Property:
+    return Property(name=name, data_type=data_type, index_filterable=True, index_range_filters=data_type in (
+        DataType.DATE, DataType.NUMBER, DataType.INT))
+
+
+def memory_properties(zh_tokenization: Tokenization) -> list[Property]:
+    return [
+        _text("cube_id"),
+        _text("user_id"),
+        _text("memory_type"),
+        _text("status"),
+        _text("key", Tokenization.WORD),
+        _text("memory", Tokenization.WORD),
+        _text("memory_zh", zh_tokenization),
+        _text("language"),
+        _text("character"),
+        _text("session_id"),
+        _text("agent_id"),
+        _text("app_id"),
+        _text("task_id"),
+        _text("idempotency_key"),
+        _text("superseded_by"),
+        Property(name="tags", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD),
+        Property(name="entities", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD),
+        Property(name="info_kv", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD),
+        Property(name="source_memory_ids", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD),
+        _field("confidence", DataType.NUMBER),
+        _field("impression", DataType.NUMBER),
+        _field("mention_count", DataType.INT),
+        _field("recall_count", DataType.INT),
+        _field("is_fast", DataType.BOOL),
+        _field("happened_at", DataType.DATE),
+        _field("created_at", DataType.DATE),
+        _field("updated_at", DataType.DATE),
+        _field("last_recalled_at", DataType.DATE),
+        _field("last_reinforced_at", DataType.DATE),
+        _blob("info_json"),
+        _blob("sources_json"),
+        _blob("extra_json"),
+        _blob("change_log_json"),
+    ]
+
+
+def collection_specs(prefix: str, zh_tokenization: Tokenization) -> dict[str, dict]:
+    """Arguments for ``client.collections.create`` per collection name."""
+    mt = Configure.multi_tenancy(enabled=True, auto_tenant_creation=True, auto_tenant_activation=True)
+    no_vectors = Configure.Vectors.self_provided(vector_index_config=Configure.VectorIndex.flat())
+    inverted = Configure.inverted_index(index_timestamps=False, index_null_state=True)
+    return {
+        f"{prefix}Memory": {
+            "properties": memory_properties(zh_tokenization),
+            "vector_config": Configure.Vectors.self_provided(
+                vector_index_config=Configure.VectorIndex.hnsw(ef_construction=128, max_connections=32, ef=-1)
+            ),
+            "multi_tenancy_config": mt,
+            "inverted_index_config": Configure.inverted_index(
+                bm25_b=0.75, bm25_k1=1.2, index_null_state=True
+            ),
+        },
+        f"{prefix}MemoryIndex": {
+            "properties": [_text("cube_id"), _text("user_id")],
+            "vector_config": no_vectors,
+        },
+        f"{prefix}Relation": {
+            "properties": [
+                _text("cube_id"),
+                _text("user_id"),
+                _text("source"),
+                _text("relation", Tokenization.WORD),
+                _text("target"),
+                _text("status"),
+                _field("impression", DataType.NUMBER),
+                Property(name="memory_ids", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD),
+                _blob("correction_log_json"),
+                _field("created_at", DataType.DATE),
+                _field("updated_at", DataType.DATE),
+            ],
+            "vector_config": no_vectors,
+            "multi_tenancy_config": mt,
+            "inverted_index_config": inverted,
+        },
+        f"{prefix}Message": {
+            "properties": [
+                _text("cube_id"),
+                _text("user_id"),
+                _text("session_id"),
+                _text("role"),
+                _text("content", Tokenization.WORD, searchable=False),
+                _text("character"),
+                _text("message_id"),
+                _field("seq", DataType.INT),
+                _field("chat_time", DataType.DATE),
+                _field("created_at", DataType.DATE),
+                _blob("info_json"),
+            ],
+            "vector_config": no_vectors,
+            "multi_tenancy_config": mt,
+            "inverted_index_config": inverted,
+        },
+        f"{prefix}Task": {
+            "properties": [
+                _text("user_id"),
+                _text("kind"),
+                _text("status"),
+                _text("idempotency_key"),
+                _field("attempts", DataType.INT),
+                _blob("request_json"),
+                _blob("result_json"),
+                _blob("error"),
+                _field("created_at", DataType.DATE),
+                _field("updated_at", DataType.DATE),
+            ],
+            "vector_config": no_vectors,
+            "inverted_index_config": inverted,
+        },
+        f"{prefix}Meta": {
+            "properties": [_field("schema_version", DataType.INT), _text("zh_tokenization")],
+            "vector_config": no_vectors,
+        },
+    }

@@ -1,0 +1,91 @@
+"""One exception hierarchy for the whole package.
+
+Every error a caller can trigger is a :class:`MemosError` subclass with an HTTP status, so the
+server maps it to each API family's envelope in one place (``server/errors.py``) and Python
+callers can catch precise types.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MemosError(Exception):
+    """Base class. ``status_code`` is the HTTP status the server answers with."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidRequestError(MemosError, ValueError):
+    """The caller sent a value we cannot use (HTTP 400)."""
+
+    status_code = 400
+
+
+class FilterError(InvalidRequestError):
+    """A filter in the documented DSL names an unknown field or operator, or has a bad value."""
+
+
+class AuthenticationError(MemosError):
+    """Missing or wrong API key (HTTP 401)."""
+
+    status_code = 401
+
+
+class PermissionDeniedError(MemosError):
+    """The key may not use that user or cube (HTTP 403)."""
+
+    status_code = 403
+
+
+class NotFoundError(MemosError, LookupError):
+    """A memory, task or model that does not exist (HTTP 404)."""
+
+    status_code = 404
+
+
+class PayloadTooLargeError(MemosError):
+    """A body, message list or query beyond the documented limits (HTTP 413)."""
+
+    status_code = 413
+
+
+class ConfigurationError(MemosError):
+    """The package is not configured for what was asked (e.g. no chat model)."""
+
+    status_code = 400
+
+
+class ModelNotFoundError(InvalidRequestError):
+    """``model_name_or_path`` names no configured chat model."""
+
+
+class StorageError(MemosError):
+    """Weaviate refused or failed an operation."""
+
+    status_code = 500
+
+
+class WeaviateUnavailableError(StorageError):
+    """No Weaviate server could be reached or started."""
+
+    status_code = 503
+
+
+class WeaviateInstallError(MemosError):
+    """Neither the official download nor the Go build could provide the server binary."""
+
+
+class BatchInsertError(StorageError):
+    """Some objects of a batch were rejected; ``details`` maps input index to the reason."""
+
+
+class ExtractionError(MemosError):
+    """The LLM returned an empty or unparsable extraction."""
+
+    status_code = 502
