@@ -63,3 +63,16 @@ def store(weaviate_client) -> MemoryStore:  # type: ignore[no-untyped-def]
 def cube() -> str:
     """A fresh cube (tenant) per test."""
     return f"cube_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def hash_engine(weaviate_client):  # type: ignore[no-untyped-def]
+    """An engine with the deterministic hashing embedder (ranking tests; no model download)."""
+    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.llm.embeddings import HashEmbeddings
+
+    store = MemoryStore(weaviate_client, prefix="Hash")
+    store.setup()
+    engine = MemoryEngine(store, HashEmbeddings(dim=256), settings=Settings(), relativity_range=(0.0, 0.6))
+    yield engine
+    engine.tasks.close()

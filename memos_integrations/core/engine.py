@@ -1,0 +1,172 @@
+"""MemoryEngine: the one engine every face calls (recall, memorize, tasks, memory management).
+
+Caller owns clients: pass a ready :class:`MemoryStore` (or Weaviate client), embeddings and chat
+model, or use :meth:`MemoryEngine.from_settings`.
+
+Example::
+
+    engine = MemoryEngine.from_settings()
+    engine.memorize(MemorizeRequest(user_id="alice", messages=[{"role": "user", "content": "I moved to Berlin"}]))
+    print(engine.recall(RecallRequest(user_id="alice", query="Where do I live?")).memory_prompt)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+
+from memos_integrations.config import Settings, get_settings
+from memos_integrations.core import fine as fine_mode
+from memos_integrations.core.memorize import idempotency_key, memorize_fast
+from memos_integrations.core.models import MemoryRecord, TaskRecord, TaskStatus
+from memos_integrations.core.recall import recall as run_recall
+from memos_integrations.core.requests import MemorizeRequest, MemorizeResult, RecallRequest, RecallResult
+from memos_integrations.core.store import MemoryStore
+from memos_integrations.core.tasks import TaskRunner
+from memos_integrations.errors import InvalidRequestError
+
+
+class MemoryEngine:
+    """recall -> inject -> generate -> memorize, over one :class:`MemoryStore`."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        embeddings: Embeddings | None = None,
+        chat_model: BaseChatModel | None = None,
+        *,
+        settings: Settings | None = None,
+        keep_messages: bool = True,
+        task_workers: int | None = None,
+        start_tasks: bool = True,
+        relativity_range: tuple[float, float] | None = None,
+    ) -> None:
+        from memos_integrations.llm.embeddings import default_embeddings
+
+        self.settings = settings or get_settings()
+        self.store = store
+        self.embeddings = embeddings or default_embeddings()
+        self.chat_model = chat_model
+        self.keep_messages = keep_messages
+        # Cosine similarity of the embedding model mapped to [0, 1] relevance: (cos - lo) / (hi - lo).
+        self.relativity_range = relativity_range or getattr(self.embeddings, "relativity_range", (0.0, 1.0))
+        self.tasks = TaskRunner(store, self._run_task, workers=task_workers or self.settings.task_workers)
+        if start_tasks:
+            self.tasks.recover()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        *,
+        prefix: str = "Memos",
+        chat_model: BaseChatModel | None = None,
+        embeddings: Embeddings | None = None,
+        **kwargs: Any,
+    ) -> MemoryEngine:
+        """Connect (embedded Weaviate or ``WEAVIATE_URL``), create the schema, load the defaults."""
+        settings = settings or get_settings()
+        store = MemoryStore.from_settings(settings, prefix=prefix)
+        store.setup()
+        if chat_model is None and settings.chat_model_list:
+            from memos_integrations.llm.registry import ChatModelRegistry
+
+            chat_model = ChatModelRegistry(settings.chat_model_list).default()
+        return cls(store, embeddings, chat_model, settings=settings, **kwargs)
+
+    def close(self) -> None:
+        self.tasks.close()
+        self.store.close()
+
+    # ----------------------------------------------------------------------------------------
+    # scoring
+
+    def relativity(self, cosine: float) -> float:
+        lo, hi = self.relativity_range
+        return max(0.0, min(1.0, (cosine - lo) / (hi - lo))) if hi > lo else cosine
+
+    # ----------------------------------------------------------------------------------------
+    # recall
+
+    def recall(self, request: RecallRequest | dict[str, Any]) -> RecallResult:
+        request = request if isinstance(request, RecallRequest) else RecallRequest.model_validate(request)
+        return run_recall(self, request)
+
+    async def arecall(self, request: RecallRequest | dict[str, Any]) -> RecallResult:
+        return await asyncio.to_thread(self.recall, request)
+
+    # ----------------------------------------------------------------------------------------
+    # memorize
+
+    def _mode(self, request: MemorizeRequest) -> str:
+        if request.mode == "fine" and self.chat_model is None:
+            raise InvalidRequestError(
+                "fine memorize needs a chat model: pass chat_model= or configure CHAT_MODEL_LIST"
+            )
+        if request.mode == "auto":
+            return "fine" if self.chat_model is not None else "fast"
+        return request.mode
+
+    def memorize(self, request: MemorizeRequest | dict[str, Any], *, sync: bool = True) -> MemorizeResult:
+        """Store memories from messages.
+
+        ``sync=True`` returns when the memories are stored. ``sync=False`` stores fast raw memories
+        at once and queues a durable task (fine extraction when a chat model is configured) whose id
+        is in the result.
+        """
+        request = request if isinstance(request, MemorizeRequest) else MemorizeRequest.model_validate(request)
+        mode = self._mode(request)
+        if sync:
+            if mode == "fast":
+                return memorize_fast(self, request)
+            return fine_mode.memorize_fine(self, request)
+        return self.submit(request)
+
+    async def amemorize(self, request: MemorizeRequest | dict[str, Any], *, sync: bool = True) -> MemorizeResult:
+        return await asyncio.to_thread(self.memorize, request, sync=sync)
+
+    def submit(self, request: MemorizeRequest) -> MemorizeResult:
+        """Async memorize: a durable task (idempotent under client retries)."""
+        mode = self._mode(request)
+        key = idempotency_key(request)
+        task = TaskRecord(user_id=request.user_id, kind=f"memorize:{mode}", idempotency_key=key,
+                          request=request.model_dump(mode="json"))
+        task = self.tasks.submit(task)
+        return MemorizeResult(task_id=task.id, status=task.status.value, mode=mode)
+
+    def _run_task(self, task: TaskRecord) -> dict[str, Any]:
+        request = MemorizeRequest.model_validate(task.request)
+        if task.kind == "memorize:fine":
+            result = fine_mode.memorize_fine(self, request, task_id=task.id)
+        else:
+            result = memorize_fast(self, request, task_id=task.id)
+        return result.model_dump(mode="json", exclude={"memories": {"__all__": {"vector"}}})
+
+    def get_task(self, task_id: str) -> TaskRecord:
+        return self.tasks.get(task_id)
+
+    def wait_for_tasks(self, *, user_id: str | None = None, task_ids: list[str] | None = None,
+                       timeout: float = 120.0) -> bool:
+        return self.tasks.wait(user_id=user_id, task_ids=task_ids, timeout=timeout)
+
+    def list_tasks(self, user_id: str | None = None) -> list[TaskRecord]:
+        return self.store.find_tasks(user_id=user_id)
+
+    def cancel_task(self, task_id: str) -> TaskRecord:
+        return self.tasks.cancel(task_id)
+
+    # ----------------------------------------------------------------------------------------
+    # management
+
+    def get_memory(self, memory_id: str, cube_ids: list[str] | None = None) -> MemoryRecord | None:
+        return self.store.get(memory_id, cube_ids)
+
+    def delete_memories(self, memory_ids: list[str], cube_ids: list[str] | None = None) -> int:
+        allowed = [m for m in memory_ids if cube_ids is None or self.store.cube_of(m) in cube_ids]
+        return self.store.delete(allowed)
+
+
+__all__ = ["MemoryEngine", "TaskStatus"]

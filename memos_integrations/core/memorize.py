@@ -1,0 +1,153 @@
+"""Memorize: messages -> memories.
+
+* **fast** (no LLM): every message (split at sentence boundaries when longer than the configured
+  limit) becomes a raw memory, speaker and time kept, embedded in one batch and written in one
+  batch, so it is searchable at once.
+* **fine** (LLM): see :mod:`memos_integrations.core.fine` (extraction, reconciliation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from memos_integrations.core.models import MemoryRecord, MemoryType, MessageRecord, utcnow
+from memos_integrations.core.requests import ChatMessage, MemorizeRequest, MemorizeResult
+from memos_integrations.core.text import detect_language, parse_when, split_content
+
+if TYPE_CHECKING:
+    from memos_integrations.core.engine import MemoryEngine
+
+DEFAULT_USER_CHARACTER = "用户"
+
+
+def speaker_of(message: ChatMessage, assistant_name: str = "assistant") -> str:
+    """The speaker name: ``character``, else ``name``, else 用户 for users (as MemnetAI does)."""
+    if message.character:
+        return message.character
+    if message.name:
+        return message.name
+    if message.role == "user":
+        return DEFAULT_USER_CHARACTER
+    return assistant_name if message.role == "assistant" else message.role
+
+
+def idempotency_key(request: MemorizeRequest) -> str:
+    """Stable key of a request: the same messages for the same user, cubes and session."""
+    if request.idempotency_key:
+        return request.idempotency_key
+    payload = {
+        "user": request.user_id,
+        "cubes": request.writable_cube_ids,
+        "session": request.session_id,
+        "messages": [
+            {"role": m.role, "text": m.text, "character": m.character, "time": str(m.chat_time or ""),
+             "id": m.message_id}
+            for m in request.messages
+        ],
+        "info": request.info,
+        "mode": request.mode,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def raw_records(request: MemorizeRequest, *, max_chars: int, task_id: str = "") -> list[MemoryRecord]:
+    """The fast-mode raw memories of a request (not yet embedded), one list for every cube."""
+    now = utcnow()
+    records: list[MemoryRecord] = []
+    key = idempotency_key(request)
+    for position, message in enumerate(request.messages):
+        if message.role in ("system", "developer"):
+            continue
+        text = message.text.strip()
+        if not text:
+            continue
+        speaker = speaker_of(message)
+        happened = parse_when(message.chat_time) if message.chat_time else None
+        info = {**request.info, **(message.info or {})}
+        source = {
+            "type": "chat",
+            "role": message.role,
+            "character": speaker,
+            "message_id": message.message_id or "",
+            "chat_time": str(message.chat_time) if message.chat_time else "",
+            "position": position,
+        }
+        pieces = split_content(text, max_chars)
+        for piece_no, piece in enumerate(pieces):
+            for cube_id in request.writable_cube_ids:
+                records.append(
+                    MemoryRecord(
+                        cube_id=cube_id,
+                        user_id=request.user_id,
+                        memory_type=request.memory_type
+                        or (MemoryType.USER if message.role == "user" else MemoryType.LONG_TERM),
+                        key="",
+                        memory=f"{speaker}: {piece}",
+                        language=request.language or detect_language(piece),
+                        character=speaker,
+                        session_id=request.session_id,
+                        agent_id=request.agent_id,
+                        app_id=request.app_id,
+                        tags=[*request.tags, "mode:fast"],
+                        is_fast=True,
+                        info=info,
+                        sources=[{**source, "piece": piece_no}] if len(pieces) > 1 else [source],
+                        happened_at=happened,
+                        created_at=now,
+                        updated_at=now,
+                        last_reinforced_at=happened or now,
+                        task_id=task_id,
+                        idempotency_key=key,
+                    )
+                )
+    return records
+
+
+def message_records(request: MemorizeRequest) -> list[MessageRecord]:
+    """The request's messages as raw chat history rows (one per writable cube)."""
+    out = []
+    base = datetime.now(UTC)
+    for seq, message in enumerate(request.messages):
+        for cube_id in request.writable_cube_ids:
+            out.append(
+                MessageRecord(
+                    cube_id=cube_id,
+                    user_id=request.user_id,
+                    session_id=request.session_id,
+                    role=message.role,
+                    content=message.text,
+                    character=speaker_of(message),
+                    message_id=message.message_id or "",
+                    seq=seq,
+                    chat_time=parse_when(message.chat_time) if message.chat_time else None,
+                    created_at=base,
+                    info={**request.info, **(message.info or {})},
+                )
+            )
+    return out
+
+
+def embed_records(engine: MemoryEngine, records: Sequence[MemoryRecord]) -> None:
+    """Embed records in one batch (identical texts embedded once)."""
+    pending = [r for r in records if r.vector is None]
+    if not pending:
+        return
+    texts = list(dict.fromkeys(r.text for r in pending))
+    vectors = dict(zip(texts, engine.embeddings.embed_documents(texts), strict=True))
+    for record in pending:
+        record.vector = vectors[record.text]
+
+
+def memorize_fast(engine: MemoryEngine, request: MemorizeRequest, *, task_id: str = "") -> MemorizeResult:
+    """Store the request's messages as raw memories, searchable at once."""
+    records = raw_records(request, max_chars=engine.settings.max_content_chars, task_id=task_id)
+    embed_records(engine, records)
+    result = engine.store.insert_many(records)
+    result.raise_for_errors()
+    if engine.keep_messages:
+        engine.store.add_messages(message_records(request))
+    return MemorizeResult(task_id=task_id or None, mode="fast", memories=records)
