@@ -231,13 +231,19 @@ class _Embedded(EmbeddedV4):
         }
         cwd = runtime_dir(Path(self.options.binary_path), self.options.version)
         cwd.mkdir(parents=True, exist_ok=True)
+        self.log_path = Path(self.options.persistence_data_path).parent / "weaviate.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603
             [str(self._weaviate_binary_path), "--host", self.options.hostname, "--port", str(self.options.port),
              "--scheme", "http", "--read-timeout=600s", "--write-timeout=600s"],
             env=env,
             cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        log.close()
         self.wait_till_listening()
 
     def wait_till_listening(self) -> None:
@@ -248,7 +254,7 @@ class _Embedded(EmbeddedV4):
             if self.process is not None and self.process.poll() is not None:
                 raise WeaviateUnavailableError(
                     f"the embedded Weaviate server exited with code {self.process.returncode}; "
-                    "see its log lines above"
+                    f"its log: {getattr(self, 'log_path', 'stderr')}"
                 )
             time.sleep(0.1)
         raise WeaviateUnavailableError(
