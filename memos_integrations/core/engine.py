@@ -26,7 +26,7 @@ from memos_integrations.core.recall import recall as run_recall
 from memos_integrations.core.requests import MemorizeRequest, MemorizeResult, RecallRequest, RecallResult
 from memos_integrations.core.store import MemoryStore
 from memos_integrations.core.tasks import TaskRunner
-from memos_integrations.errors import InvalidRequestError
+from memos_integrations.errors import ConfigurationError, InvalidRequestError
 
 
 class MemoryEngine:
@@ -129,19 +129,32 @@ class MemoryEngine:
         return await asyncio.to_thread(self.memorize, request, sync=sync)
 
     def submit(self, request: MemorizeRequest) -> MemorizeResult:
-        """Async memorize: a durable task (idempotent under client retries)."""
+        """Async memorize: a durable task (idempotent under client retries).
+
+        With a chat model (fine mode) the raw fast memories are stored at once (searchable
+        immediately; deterministic ids, so a retry stores nothing new) and the fine task later adds
+        the extracted memories and archives those raw windows. Without one, the task is fast only.
+        """
         mode = self._mode(request)
         key = idempotency_key(request)
+        request = request.model_copy(update={"idempotency_key": key})
+        raw: list[MemoryRecord] = []
+        if mode == "fine":
+            raw = memorize_fast(self, request).memories
         task = TaskRecord(user_id=request.user_id, kind=f"memorize:{mode}", idempotency_key=key,
                           request=request.model_dump(mode="json"))
         task = self.tasks.submit(task)
-        return MemorizeResult(task_id=task.id, status=task.status.value, mode=mode)
+        return MemorizeResult(task_id=task.id, status=task.status.value, mode=mode, memories=raw)
 
     def _run_task(self, task: TaskRecord) -> dict[str, Any]:
         request = MemorizeRequest.model_validate(task.request)
         if task.kind == "memorize:fine":
-            result = fine_mode.memorize_fine(self, request, task_id=task.id)
+            if self.chat_model is None:
+                raise ConfigurationError("this fine memorize task needs a chat model; the engine has none")
+            result = fine_mode.memorize_fine(self, request, task_id=task.id,
+                                             guard=lambda: self.tasks.ensure_current(task))
         else:
+            self.tasks.ensure_current(task)
             result = memorize_fast(self, request, task_id=task.id)
         return result.model_dump(mode="json", exclude={"memories": {"__all__": {"vector"}}})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
     from memos_integrations.core.engine import MemoryEngine
 
 DEFAULT_USER_CHARACTER = "用户"
+_ID_NAMESPACE = uuid.UUID("6f1c2a52-3c8e-4d0b-9a51-1f2b7e0c9d11")
+
+
+def stable_id(*parts: object) -> str:
+    """A deterministic uuid5 from parts (re-inserting the same thing is a no-op).
+
+    >>> stable_id("key", "cube", 0) == stable_id("key", "cube", 0)
+    True
+    """
+    return str(uuid.uuid5(_ID_NAMESPACE, "/".join(str(p) for p in parts)))
 
 
 def speaker_of(message: ChatMessage, assistant_name: str = "assistant") -> str:
@@ -81,6 +92,7 @@ def raw_records(request: MemorizeRequest, *, max_chars: int, task_id: str = "") 
             for cube_id in request.writable_cube_ids:
                 records.append(
                     MemoryRecord(
+                        id=stable_id(key, "raw", cube_id, position, piece_no),
                         cube_id=cube_id,
                         user_id=request.user_id,
                         memory_type=request.memory_type
@@ -111,10 +123,12 @@ def message_records(request: MemorizeRequest) -> list[MessageRecord]:
     """The request's messages as raw chat history rows (one per writable cube)."""
     out = []
     base = datetime.now(UTC)
+    key = idempotency_key(request)
     for seq, message in enumerate(request.messages):
         for cube_id in request.writable_cube_ids:
             out.append(
                 MessageRecord(
+                    id=stable_id(key, "message", cube_id, seq),
                     cube_id=cube_id,
                     user_id=request.user_id,
                     session_id=request.session_id,
@@ -142,12 +156,42 @@ def embed_records(engine: MemoryEngine, records: Sequence[MemoryRecord]) -> None
         record.vector = vectors[record.text]
 
 
+def existing_records(engine: MemoryEngine, ids_by_cube: dict[str, list[str]]) -> dict[str, MemoryRecord]:
+    """The stored records (any status) among the given ids, per cube, by id."""
+    from weaviate.classes.query import Filter
+
+    found: dict[str, MemoryRecord] = {}
+    for cube_id, ids in ids_by_cube.items():
+        if not ids:
+            continue
+        for record in engine.store.list(cube_id, statuses=None, limit=len(ids),
+                                        where=Filter.by_id().contains_any(ids)):
+            found[record.id] = record
+    return found
+
+
+def insert_new(engine: MemoryEngine, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+    """Insert the records whose (deterministic) ids are not stored yet; return those inserted.
+
+    Re-inserting a stored id would overwrite it (and e.g. revive an archived raw window), so the
+    stored ones are skipped: a retried request is a no-op.
+    """
+    ids_by_cube: dict[str, list[str]] = {}
+    for record in records:
+        ids_by_cube.setdefault(record.cube_id, []).append(record.id)
+    stored = existing_records(engine, ids_by_cube)
+    fresh = [r for r in records if r.id not in stored]
+    if fresh:
+        embed_records(engine, fresh)
+        engine.store.insert_many(fresh).raise_for_errors()
+    return fresh
+
+
 def memorize_fast(engine: MemoryEngine, request: MemorizeRequest, *, task_id: str = "") -> MemorizeResult:
-    """Store the request's messages as raw memories, searchable at once."""
+    """Store the request's messages as raw memories, searchable at once (idempotent: the ids
+    derive from the request's idempotency key, so a retried request stores nothing new)."""
     records = raw_records(request, max_chars=engine.settings.max_content_chars, task_id=task_id)
-    embed_records(engine, records)
-    result = engine.store.insert_many(records)
-    result.raise_for_errors()
+    insert_new(engine, records)
     if engine.keep_messages:
         engine.store.add_messages(message_records(request))
     return MemorizeResult(task_id=task_id or None, mode="fast", memories=records)

@@ -2,7 +2,20 @@
 
 States: waiting -> in_progress -> completed | failed (with the error) | cancelled. Tasks left
 waiting or in progress by a crash or restart are picked up again when a new runner starts on the
-same data. The same request (same idempotency key) submitted again returns the existing task.
+same data (:meth:`TaskRunner.recover`). The same request (same idempotency key) submitted again
+returns the existing task.
+
+Each run claims the task by bumping ``attempts``. A worker whose claim is stale -- its runner was
+closed (abandoned), the task was cancelled, or another runner re-claimed it after a restart --
+never writes: handlers call :meth:`TaskRunner.ensure_current` right before their first write, and
+the final state is only recorded by the current claim.
+
+Example::
+
+    runner = TaskRunner(store, handler=lambda task: {"ok": True})
+    runner.recover()                      # re-queue what a previous process left unfinished
+    task = runner.submit(TaskRecord(user_id="u1", idempotency_key="k1"))
+    runner.wait(task_ids=[task.id])
 """
 
 from __future__ import annotations
@@ -24,6 +37,10 @@ logger = logging.getLogger(__name__)
 
 TaskHandler = Callable[[TaskRecord], dict[str, Any]]
 OPEN_STATES = (TaskStatus.WAITING, TaskStatus.IN_PROGRESS)
+
+
+class TaskAbandoned(Exception):
+    """The running claim is stale (runner closed, task cancelled or re-claimed): stop, write nothing."""
 
 
 class TaskRunner:
@@ -72,6 +89,8 @@ class TaskRunner:
     # -- execution ----------------------------------------------------------------------------
 
     def _run(self, task_id: str) -> None:
+        if self._closed:
+            return
         task = self.store.get_task(task_id)
         if task is None or task.status not in OPEN_STATES:
             return
@@ -82,16 +101,38 @@ class TaskRunner:
             task.result = self.handler(task)
             task.status = TaskStatus.COMPLETED
             task.error = ""
+        except TaskAbandoned as exc:
+            logger.info("task %s attempt %d abandoned: %s", task_id, task.attempts, exc)
+            return
         except MemosError as exc:
             task.status, task.error = TaskStatus.FAILED, f"{type(exc).__name__}: {exc.message}"
             logger.warning("task %s failed: %s", task_id, task.error)
-        except Exception as exc:  # noqa: BLE001 - a task failure is recorded, never raised
+        except Exception as exc:
             task.status, task.error = TaskStatus.FAILED, f"{type(exc).__name__}: {exc}"
             logger.exception("task %s failed", task_id)
-        current = self.store.get_task(task_id)
-        if current is not None and current.status is TaskStatus.CANCELLED:
+        try:
+            self.ensure_current(task)
+        except TaskAbandoned as exc:
+            logger.info("task %s attempt %d finished but is stale (%s); result dropped", task_id, task.attempts, exc)
             return
         self.store.put_task(task)
+
+    def ensure_current(self, task: TaskRecord) -> None:
+        """Raise :class:`TaskAbandoned` unless this runner still owns ``task``'s current claim
+        (not closed, not cancelled, not re-claimed by another runner)."""
+        if self._closed:
+            raise TaskAbandoned("the task runner was closed")
+        current = self.store.get_task(task.id)
+        if current is None:
+            raise TaskAbandoned("the task record was deleted")
+        if current.status is TaskStatus.CANCELLED:
+            raise TaskAbandoned("the task was cancelled")
+        if current.attempts != task.attempts:
+            raise TaskAbandoned(f"attempt {task.attempts} was superseded by attempt {current.attempts}")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # -- queries ------------------------------------------------------------------------------
 
