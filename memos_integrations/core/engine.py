@@ -78,6 +78,10 @@ class MemoryEngine:
         return cls(store, embeddings, chat_model, settings=settings, **kwargs)
 
     def close(self) -> None:
+        """Finish pending recall bookkeeping, stop the task workers, close the store."""
+        from memos_integrations.core.recall import flush_reinforcement
+
+        flush_reinforcement(self)
         self.tasks.close()
         self.store.close()
 

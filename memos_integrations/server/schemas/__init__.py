@@ -1,0 +1,1 @@
+"""Request/response schemas of the three API families (one module each)."""

@@ -1,0 +1,50 @@
+"""MemnetAI request models (camelCase, 0/1 flags), wire.md §6 and seeds 002/004."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Flag = Annotated[int, Field(ge=0, le=1)]
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class MemnetMessage(_Base):
+    role: str = Field(min_length=1)
+    content: str
+    character: str | None = None
+
+
+class MemoriesRequest(_Base):
+    memoryAgentName: str = Field(min_length=1, max_length=256)
+    messages: list[MemnetMessage] = Field(min_length=1)
+    language: str | None = "zh-CN"
+    isThirdPerson: Flag = 0
+    metadata: str | dict[str, Any] | None = ""
+    asyncMode: Flag = 0
+    namespace: str | None = Field(default="default", max_length=128)
+
+
+class RecallRequestBody(_Base):
+    memoryAgentName: str = Field(min_length=1, max_length=256)
+    query: str = Field(min_length=1)
+    namespace: str | None = Field(default="default", max_length=128)
+    character: str | None = "用户"
+    recallDeep: int = Field(default=1, ge=0, le=3)
+    isIncludeLinkedNewMemoriesFromInvalid: Flag = 0
+    isUsingAssociativeThinking: Flag = 1
+    isUsingCommonSenseDatabase: Flag = 1
+    isUsingGlobalCommonSenseDatabase: Flag = 1
+    isUsingMemoryAgentCommonSenseDatabase: Flag = 0
+    commonSenseDatabaseIdList: list[str] | None = None
+    isReturningDetailedMemoryInfo: Flag = 0
+
+
+class CommonSenseRequest(_Base):
+    commonSenseDatabaseId: str = Field(min_length=1, max_length=200)
+    commonSenseText: str = Field(min_length=1)
+    asyncMode: Flag = 1

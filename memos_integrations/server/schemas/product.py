@@ -1,0 +1,169 @@
+"""MemOS open-source request models (``/product/*``), wire.md §1.3."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from memos_integrations.core.requests import MAX_LIMIT, ChatMessage
+from memos_integrations.server.schemas.common import Identifier
+
+
+class SearchMode(StrEnum):
+    FAST = "fast"
+    FINE = "fine"
+    MIXTURE = "mixture"
+
+
+SearchMemoryType = Literal[
+    "All", "WorkingMemory", "LongTermMemory", "UserMemory", "OuterMemory", "ToolSchemaMemory",
+    "ToolTrajectoryMemory", "RawFileMemory", "AllSummaryMemory", "SkillMemory", "PreferenceMemory",
+]
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class APISearchRequest(_Base):
+    query: str = Field(min_length=1)
+    user_id: Identifier
+    readable_cube_ids: list[Identifier] | None = None
+    mode: SearchMode = SearchMode.FAST
+    session_id: str | None = None
+    top_k: int = Field(default=10, ge=1, le=MAX_LIMIT)
+    relativity: float = Field(default=0.45, ge=0.0, le=1.0)
+    dedup: Literal["no", "sim", "mmr"] | None = "mmr"
+    rerank: bool = True
+    pref_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT)
+    include_preference: bool = True
+    search_tool_memory: bool = True
+    tool_mem_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT)
+    include_skill_memory: bool = True
+    skill_mem_top_k: int = Field(default=3, ge=0, le=MAX_LIMIT)
+    context_format: str = "memory"
+    filter: dict[str, Any] | None = None
+    internet_search: bool = False
+    threshold: float | None = None
+    search_memory_type: SearchMemoryType = "All"
+    reference_time: str | None = None
+    chat_history: list[ChatMessage] | None = None
+    mem_cube_id: Identifier | None = None
+    moscube: bool = False
+    operation: list[Any] | None = None
+    source: str | None = None
+    neighbor_discovery: bool = False
+    # extensions (used by memos_integrations.client)
+    memory_types: list[str] | None = None
+    character: str | None = None
+    language: str | None = None
+
+    @property
+    def cube_ids(self) -> list[str]:
+        return list(dict.fromkeys(self.readable_cube_ids or [self.mem_cube_id or self.user_id]))
+
+
+class APIADDRequest(_Base):
+    user_id: Identifier | None = None
+    session_id: str | None = None
+    task_id: str | None = Field(default=None, max_length=256)
+    manager_user_id: str | None = None
+    project_id: str | None = None
+    writable_cube_ids: list[Identifier] | None = None
+    async_mode: Literal["async", "sync"] = "async"
+    mode: Literal["fast", "fine"] | None = None
+    custom_tags: list[str] | None = None
+    info: dict[str, Any] | None = None
+    messages: str | list[Any] | None = None
+    chat_history: list[ChatMessage] | None = None
+    is_feedback: bool = False
+    is_upload_skill: bool = False
+    mem_cube_id: Identifier | None = None
+    memory_content: str | None = None
+    doc_path: str | None = None
+    source: str | None = None
+    operation: list[Any] | None = None
+    # extensions
+    agent_id: str | None = None
+    app_id: str | None = None
+    language: str | None = None
+
+
+class ChatRequest(_Base):
+    user_id: Identifier
+    query: str = Field(min_length=1)
+    readable_cube_ids: list[Identifier] | None = None
+    writable_cube_ids: list[Identifier] | None = None
+    history: list[ChatMessage] | None = None
+    mode: SearchMode = SearchMode.FAST
+    system_prompt: str | None = None
+    top_k: int = Field(default=10, ge=1, le=MAX_LIMIT)
+    session_id: str | None = None
+    include_preference: bool = True
+    pref_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT)
+    model_name_or_path: str | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    add_message_on_answer: bool = True
+    manager_user_id: str | None = None
+    project_id: str | None = None
+    relativity: float = Field(default=0.45, ge=0.0, le=1.0)
+    filter: dict[str, Any] | None = None
+    internet_search: bool = False
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    moscube: bool = False
+    mem_cube_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _copy_mem_cube(self) -> ChatRequest:
+        if self.mem_cube_id:
+            self.readable_cube_ids = self.readable_cube_ids or [self.mem_cube_id]
+            self.writable_cube_ids = self.writable_cube_ids or [self.mem_cube_id]
+        return self
+
+
+class APIChatCompleteRequest(ChatRequest):
+    pass
+
+
+class ChatPlaygroundRequest(ChatRequest):
+    beginner_guide_step: str | None = None
+
+
+class GetMemoryRequest(_Base):
+    mem_cube_id: Identifier
+    user_id: Identifier | None = None
+    include_preference: bool = True
+    include_tool_memory: bool = True
+    include_skill_memory: bool = True
+    filter: dict[str, Any] | None = None
+    page: int | None = Field(default=None, ge=1, le=100_000)
+    page_size: int | None = Field(default=None, ge=1, le=1000)
+
+
+class DeleteMemoryRequest(_Base):
+    writable_cube_ids: list[Identifier] | None = None
+    memory_ids: list[str] | None = None
+    file_ids: list[str] | None = None
+    filter: dict[str, Any] | None = None
+    user_id: Identifier | None = None
+    session_id: str | None = None
+    conversation_id: str | None = None
+    auto_cleanup_working: bool = False
+
+    @model_validator(mode="after")
+    def _alias(self) -> DeleteMemoryRequest:
+        if self.conversation_id and self.session_id and self.conversation_id != self.session_id:
+            raise ValueError("session_id and conversation_id differ; send one of them")
+        self.session_id = self.session_id or self.conversation_id
+        return self
+
+    @field_validator("memory_ids")
+    @classmethod
+    def _cap(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(value) > 10_000:
+            raise ValueError("at most 10000 memory_ids per request")
+        return value
