@@ -191,6 +191,25 @@ def _free_port(avoid: set[int] | None = None) -> int:
             return port
 
 
+def _free_run(length: int) -> int:
+    """The first of ``length`` consecutive free loopback ports."""
+    for _ in range(50):
+        start = _free_port()
+        sockets = []
+        try:
+            for port in range(start, start + length):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return start
+    raise WeaviateUnavailableError(f"no run of {length} free ports found on 127.0.0.1")
+
+
 def _listening(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -211,7 +230,7 @@ class _Embedded(EmbeddedV4):
             )
         self.ensure_weaviate_binary_exists()
         # Same layout as weaviate-client: data = gossip + 1, raft = data + 1, rpc = raft + 1.
-        gossip = _free_port()
+        gossip = _free_run(4)
         raft = gossip + 2
         rpc = gossip + 3
         hostname = f"Embedded_at_{self.options.port}"
