@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS=dev bash scripts/setup.sh
+# The official MemOS client (MemOSClient); its package pins would downgrade fastapi/openai, so no deps.
+.venv/bin/python -m pip install --quiet --no-deps MemoryOS==2.0.33
 export HF_HUB_OFFLINE=1
 exec .venv/bin/python -m pytest -p no:cacheprovider -q "$@"
