@@ -338,3 +338,56 @@ def test_docs_exist() -> None:
     text = doc.read_text()
     for route in ("/product/search", "/api/openmem/v1/search/memory", "/v1/recall", "/memories/task/progress"):
         assert route in text
+
+
+def test_chat_endpoints_run_the_memory_graph(server_env, http) -> None:  # type: ignore[no-untyped-def]
+    """fake LLM: /product/chat/* run the LangGraph memory graph (its nodes show up in a callback
+    trace), compiled once per chat model, streaming the generate node's tokens, and the
+    write-back stores the answer without its ``<think>`` block."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    from memos_integrations.server import chat
+
+    class Recorder(BaseCallbackHandler):
+        run_inline = True
+
+        def __init__(self) -> None:
+            self.nodes: list[str] = []
+            self.names: list[str] = []
+
+        def on_chain_start(self, serialized, inputs, **kwargs):  # type: ignore[no-untyped-def]
+            self.names.append(str(kwargs.get("name")))
+            node = (kwargs.get("metadata") or {}).get("langgraph_node")
+            if node:
+                self.nodes.append(node)
+
+    recorder = Recorder()
+    user, session = server_env.alice, f"graph-{time.monotonic_ns()}"
+    chat.CHAT_CALLBACKS.append(recorder)
+    try:
+        reply = http.post("/product/chat/complete", headers=auth("key-alice"), json={
+            "user_id": user, "query": "Which graph answers me?", "session_id": session, "temperature": 0.1})
+        assert reply.status_code == 200, reply.text
+        assert chat.GRAPH_NAME in recorder.names
+        assert [n for n in dict.fromkeys(recorder.nodes)] == ["recall", "inject", "generate", "memorize"]
+        assert server_env.stub.requests[-1].get("stream") is not True and server_env.stub.requests[-1]["temperature"] == 0.1
+        cached = len(chat._GRAPHS)
+
+        recorder.nodes.clear()
+        with http.stream("POST", "/product/chat/stream", headers=auth("key-alice"), json={
+                "user_id": user, "query": "Stream through the graph", "temperature": 0.7,
+                "add_message_on_answer": False}) as r:
+            frames = parse_frames(r.read().decode())
+    finally:
+        chat.CHAT_CALLBACKS.remove(recorder)
+    assert [n for n in dict.fromkeys(recorder.nodes)] == ["recall", "inject", "generate", "memorize"]
+    assert server_env.stub.requests[-1]["stream"] is True and server_env.stub.requests[-1]["temperature"] == 0.7
+    assert len([f for f in frames if f["type"] == "text"]) > 1  # token by token, not one block
+    assert len(chat._GRAPHS) == cached  # same base model, other temperature: the cached graph
+
+    task_id = reply.json()["data"]["task_id"]
+    assert task_id and server_env.engine.wait_for_tasks(task_ids=[task_id], timeout=30)
+    said = server_env.engine.store.list_messages(user, session)
+    assert [m.role for m in said] == ["user", "assistant"]
+    assert said[1].content.startswith("Stub answer to: Which graph answers me?")  # the stub echoes the query
+    assert "think" not in said[1].content and said[0].content == "Which graph answers me?"

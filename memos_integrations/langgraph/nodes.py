@@ -15,6 +15,16 @@ an object with these attributes) and the graph state:
 background task, so memorizing never delays the answer), ``memorize_mode`` (fast/fine/auto),
 ``agent_id``, ``app_id``.
 
+Further options (the HTTP chat endpoints use them; all default to the behaviour above):
+recall knobs ``include_preference``, ``preference_top_k``, ``include_tool_memory``,
+``tool_top_k``, ``include_skill``, ``filter``, ``common_sense_ids``, ``recall_history`` (how many
+earlier messages go to recall as chat history); ``prompt_threshold`` + ``min_memories`` (drop
+facts under it from the memoryPrompt, keeping at least ``min_memories``); ``return_recall``
+(put the whole :class:`RecallResult` in the state as ``recall_result``); ``system_prompt`` (per
+run; a literal ``{memories}`` in it is replaced by the memoryPrompt); ``model_kwargs`` (bound to
+the chat model for this run, e.g. ``temperature``); ``info``/``tags`` for the write-back and
+``memorize_errors`` (``"raise"`` or ``"log"``: a failed write-back never fails the answer).
+
 Example::
 
     nodes = MemoryNodes(engine, chat_model)
@@ -27,6 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
@@ -45,9 +57,10 @@ from langgraph.graph.message import add_messages
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from memos_integrations.core.prompt import REMINDER
+from memos_integrations.core.prompt import REMINDER, build_memory_prompt
 from memos_integrations.core.requests import (
     DEFAULT_SESSION,
+    ChatMessage,
     MemorizeRequest,
     MemorizeResult,
     RecallRequest,
@@ -56,6 +69,10 @@ from memos_integrations.core.requests import (
 from memos_integrations.errors import InvalidRequestError
 
 MAX_QUERY_CHARS = 60_000
+MEMORIES_PLACEHOLDER = "{memories}"
+_THINK = re.compile(r"<think>.*?</think>", flags=re.DOTALL)
+_CITATION = re.compile(r"\[\d+:[^\]\s]+\]")
+logger = logging.getLogger("memos_integrations.langgraph.nodes")
 
 
 @runtime_checkable
@@ -86,6 +103,7 @@ class MemoryState(TypedDict, total=False):
     memory_language: str
     recalled_memory_ids: list[str]
     memorize_task_id: str | None
+    recall_result: RecallResult | None  # only with the ``return_recall`` option
 
 
 class MemoryOptions(BaseModel):
@@ -105,6 +123,25 @@ class MemoryOptions(BaseModel):
     memorize_mode: Literal["auto", "fast", "fine"] = "auto"
     agent_id: str = ""
     app_id: str = ""
+    # recall knobs (None: the RecallRequest default)
+    include_preference: bool | None = None
+    preference_top_k: int | None = Field(default=None, ge=0, le=25)
+    include_tool_memory: bool | None = None
+    tool_top_k: int | None = Field(default=None, ge=0, le=25)
+    include_skill: bool | None = None
+    filter: dict[str, Any] | None = None
+    common_sense_ids: list[str] | None = None
+    recall_history: int = Field(default=0, ge=0, le=100)
+    prompt_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_memories: int = Field(default=3, ge=0, le=25)
+    return_recall: bool = False
+    # generation
+    system_prompt: str | None = None
+    model_kwargs: dict[str, Any] | None = None
+    # write-back
+    info: dict[str, Any] | None = None
+    tags: list[str] | None = None
+    memorize_errors: Literal["raise", "log"] = "raise"
 
     def require_user(self) -> str:
         if not self.user_id:
@@ -183,9 +220,16 @@ def inject_messages(
     system_prompt: str | None = None,
 ) -> list[BaseMessage]:
     """The model input of this call: the memoryPrompt joins the system message (or a new one
-    is put first) and a short reminder is appended to the latest user message. The given
-    messages are not changed, so nothing of this is persisted in the graph state."""
+    is put first) and a short reminder is appended to the latest user message. A
+    ``system_prompt`` holding the literal ``{memories}`` gets the memoryPrompt in its place
+    instead (then no reminder). The given messages are not changed, so nothing of this is
+    persisted in the graph state."""
     out = list(messages)
+    remind = bool(memory_prompt)
+    if system_prompt and MEMORIES_PLACEHOLDER in system_prompt:
+        # the caller placed the memories: no extra block, no reminder (MemOS ``system_prompt``)
+        system_prompt, memory_prompt = system_prompt.replace(MEMORIES_PLACEHOLDER, memory_prompt), ""
+        remind = False
     system_parts = [p for p in (system_prompt, memory_prompt) if p]
     if system_parts:
         if out and isinstance(out[0], SystemMessage):
@@ -193,7 +237,7 @@ def inject_messages(
             out[0] = out[0].model_copy(update={"content": joined})
         else:
             out.insert(0, SystemMessage(content="\n\n".join(system_parts)))
-    if memory_prompt:
+    if remind:
         index = latest_user_index(out)
         if index is not None:
             reminder = REMINDER["zh" if language == "zh" else "en"]
@@ -235,6 +279,41 @@ def turn_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
             out.append({"role": "tool", "content": message_text(message), "name": message.name,
                         "tool_call_id": message.tool_call_id, "message_id": message.id})
     return [{k: v for k, v in m.items() if v is not None} for m in out]
+
+
+def clean_answer(text: str) -> str:
+    """An assistant reply as memory material: ``<think>`` blocks and ``[n:id]`` citations removed."""
+    return _CITATION.sub("", _THINK.sub("", text)).strip()
+
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+
+
+def history_before_latest_user(messages: Sequence[BaseMessage], window: int) -> list[ChatMessage]:
+    """Up to ``window`` messages before the latest user message, as :class:`ChatMessage`."""
+    index = latest_user_index(messages)
+    if index is None or window <= 0:
+        return []
+    out = []
+    for message in messages[:index][-window:]:
+        role = _ROLES.get(message.type)
+        text = message_text(message)
+        if role and text:
+            out.append(ChatMessage(role=role, content=text))
+    return out
+
+
+def apply_prompt_threshold(result: RecallResult, threshold: float | None, min_memories: int) -> RecallResult:
+    """Drop facts under ``threshold`` (keeping at least ``min_memories``) and rebuild the prompt."""
+    if threshold is None or not result.facts:
+        return result
+    kept = [f for f in result.facts if f.relativity >= threshold]
+    if len(kept) < min_memories:
+        kept = result.facts[: max(min_memories, len(kept))]
+    if len(kept) != len(result.facts):
+        result.facts = kept
+        result.memory_prompt = build_memory_prompt(result)
+    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,29 +378,40 @@ class MemoryNodes:
         if not query:
             return None
         opts = self.options(state, config)
+        knobs = {k: getattr(opts, k) for k in ("include_preference", "preference_top_k", "include_tool_memory",
+                                                "tool_top_k", "include_skill", "filter", "common_sense_ids")
+                 if getattr(opts, k) is not None}
+        history = history_before_latest_user(messages, opts.recall_history)
         return RecallRequest(
             query=query, user_id=opts.require_user(), cube_ids=opts.readable_cube_ids,
             session_id=opts.session_id, mode=opts.mode, relativity=opts.threshold, top_k=opts.top_k,
+            chat_history=history or None, **knobs,
         )
 
-    @staticmethod
-    def _recall_update(result: RecallResult | None) -> dict[str, Any]:
+    def _recall_update(self, result: RecallResult | None, state: dict[str, Any],
+                       config: RunnableConfig | None) -> dict[str, Any]:
+        opts = self.options(state, config)
         if result is None:
-            return {"memory_prompt": "", "recalled_memory_ids": []}
-        return {
-            "memory_prompt": result.memory_prompt,
-            "memory_language": result.language,
-            "recalled_memory_ids": [item.record.id for item in result.all_items],
-        }
+            update: dict[str, Any] = {"memory_prompt": "", "recalled_memory_ids": []}
+        else:
+            result = apply_prompt_threshold(result, opts.prompt_threshold, opts.min_memories)
+            update = {
+                "memory_prompt": result.memory_prompt,
+                "memory_language": result.language,
+                "recalled_memory_ids": [item.record.id for item in result.all_items],
+            }
+        if opts.return_recall:
+            update["recall_result"] = result
+        return update
 
     def recall(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         """Recall memories for the latest user message."""
         request = self._recall_request(state, config)
-        return self._recall_update(self._sync("recall")(request) if request else None)
+        return self._recall_update(self._sync("recall")(request) if request else None, state, config)
 
     async def arecall(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         request = self._recall_request(state, config)
-        return self._recall_update(await self._async("recall", request) if request else None)
+        return self._recall_update(await self._async("recall", request) if request else None, state, config)
 
     # -- inject ---------------------------------------------------------------------------------
 
@@ -336,15 +426,18 @@ class MemoryNodes:
     async def ainject(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         return self.inject(state, config)
 
-    def model_input(self, state: dict[str, Any]) -> list[BaseMessage]:
+    def model_input(self, state: dict[str, Any], config: RunnableConfig | None = None) -> list[BaseMessage]:
+        system_prompt = self.options(state, config).system_prompt or self.system_prompt
         return inject_messages(state.get("messages") or [], state.get("memory_prompt") or "",
-                               state.get("memory_language") or "en", system_prompt=self.system_prompt)
+                               state.get("memory_language") or "en", system_prompt=system_prompt)
 
     # -- generate -------------------------------------------------------------------------------
 
-    def _require_model(self) -> Runnable[Any, Any]:
+    def _require_model(self, state: dict[str, Any] | None = None,
+                       config: RunnableConfig | None = None) -> Runnable[Any, Any]:
         if self._model is not None:
-            return self._model
+            kwargs = self.options(state or {}, config).model_kwargs
+            return self._model.bind(**kwargs) if kwargs else self._model
         if self.chat_model is None:
             raise InvalidRequestError("the generate step needs a chat model: pass chat_model=")
         return self.chat_model
@@ -361,13 +454,13 @@ class MemoryNodes:
 
     def generate(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         """Call the chat model (or agent) with the memory-injected messages."""
-        model = self._require_model()
-        sent = self.model_input(state)
+        model = self._require_model(state, config)
+        sent = self.model_input(state, config)
         return self._generated(sent, model.invoke(self._agent_input(sent), config))
 
     async def agenerate(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
-        model = self._require_model()
-        sent = self.model_input(state)
+        model = self._require_model(state, config)
+        sent = self.model_input(state, config)
         return self._generated(sent, await model.ainvoke(self._agent_input(sent), config))
 
     # -- memorize -------------------------------------------------------------------------------
@@ -387,15 +480,27 @@ class MemoryNodes:
         opts = self.options(state, config)
         if not opts.add_message_on_answer:
             return None, True
-        turn = turn_messages(state.get("messages") or [])
+        turn = []
+        for message in turn_messages(state.get("messages") or []):
+            if message["role"] == "assistant":
+                message["content"] = clean_answer(message.get("content") or "")
+                if not message["content"] and not message.get("tool_calls"):
+                    continue
+            turn.append(message)
         if not any(m.get("content") for m in turn):
             return None, True
         request = MemorizeRequest(
             user_id=opts.require_user(), messages=turn, cube_ids=opts.writable_cube_ids,  # type: ignore[arg-type]
             session_id=opts.session_id or DEFAULT_SESSION, mode=opts.memorize_mode, agent_id=opts.agent_id,
-            app_id=opts.app_id, tools=self.tool_schemas(),
+            app_id=opts.app_id, tools=self.tool_schemas(), info=opts.info or {}, tags=opts.tags or [],
         )
         return request, opts.memorize_sync
+
+    def _memorize_failed(self, state: dict[str, Any], config: RunnableConfig | None, exc: Exception) -> dict[str, Any]:
+        if self.options(state, config).memorize_errors == "raise":
+            raise exc
+        logger.exception("memory write-back failed (memorize_errors='log'): %s", exc)
+        return self._memorize_update(None)
 
     @staticmethod
     def _memorize_update(result: MemorizeResult | None) -> dict[str, Any]:
@@ -404,11 +509,17 @@ class MemoryNodes:
     def memorize(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         """Write the turn back (a durable background task unless ``memorize_sync``)."""
         request, sync = self._memorize_request(state, config)
-        return self._memorize_update(self._sync("memorize")(request, sync=sync) if request else None)
+        try:
+            return self._memorize_update(self._sync("memorize")(request, sync=sync) if request else None)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless memorize_errors='log'
+            return self._memorize_failed(state, config, exc)
 
     async def amemorize(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         request, sync = self._memorize_request(state, config)
-        return self._memorize_update(await self._async("memorize", request, sync=sync) if request else None)
+        try:
+            return self._memorize_update(await self._async("memorize", request, sync=sync) if request else None)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless memorize_errors='log'
+            return self._memorize_failed(state, config, exc)
 
     # -- as LangGraph nodes (sync + async in one runnable) ---------------------------------------
 
@@ -430,6 +541,8 @@ __all__ = [
     "MemoryNodes",
     "MemoryOptions",
     "MemoryState",
+    "apply_prompt_threshold",
+    "clean_answer",
     "inject_messages",
     "message_text",
     "resolve_options",

@@ -1,8 +1,10 @@
-"""The chat lifecycle behind the HTTP chat endpoints: recall -> inject -> generate -> memorize.
+"""The HTTP chat endpoints run the LangGraph memory graph: recall -> inject -> generate -> memorize.
 
-Kept in one small module so it can be swapped for the LangGraph memory graph
-(``memos_integrations.langgraph.graph.build_memory_graph``) without touching the routers: the
-routers only call :func:`complete` and :func:`stream` with a :class:`ChatTurn`.
+The graph is :func:`memos_integrations.langgraph.graph.build_memory_graph`, the same one
+LangGraph users run; it is compiled once per (engine, chat model) and cached. Each request's
+options (cubes, recall knobs, system prompt, sampling kwargs, write-back fields) travel in the
+run's ``config["configurable"]``; the history and query are the graph's input ``messages``.
+The routers only call :func:`complete` and :func:`stream` with a :class:`ChatTurn`.
 
 Example::
 
@@ -13,34 +15,32 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, convert_to_messages
-from langchain_core.runnables import Runnable
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from pydantic import BaseModel, Field
 
-from memos_integrations.core.prompt import build_memory_prompt, inject
-from memos_integrations.core.requests import (
-    DEFAULT_SESSION,
-    ChatMessage,
-    MemorizeRequest,
-    RecallRequest,
-    RecallResult,
-)
+from memos_integrations.core.requests import ChatMessage, RecallRequest, RecallResult
+from memos_integrations.errors import MemosError
+from memos_integrations.langgraph.graph import build_memory_graph
 from memos_integrations.server.errors import ChatModelError
 
 logger = logging.getLogger("memos_integrations.server.chat")
 
 HISTORY_WINDOW = 20
-MEMORIES_PLACEHOLDER = "{memories}"
-_CITATION = re.compile(r"\[\d+:[^\]\s]+\]")
+GRAPH_CACHE_SIZE = 32
+GRAPH_NAME = "memos_chat"
+CHAT_CALLBACKS: list[BaseCallbackHandler] = []
+"""Callback handlers added to every chat graph run (tracing, e.g. Langfuse or a test recorder)."""
 
 ChatRunnable = BaseChatModel | Runnable[Any, Any]
 
@@ -93,37 +93,111 @@ class ChatAnswer:
 
 
 # ---------------------------------------------------------------------------------------------
-# recall + inject
+# the graph, its input and its per-request options
 
 
-async def recall_for(engine: Any, turn: ChatTurn) -> RecallResult:
-    """Recall for the turn, drop facts under ``threshold`` (keeping ``min_memories``), rebuild
-    the memoryPrompt."""
-    result: RecallResult = await engine.arecall(turn.recall_request())
-    if turn.threshold is not None and result.facts:
-        kept = [f for f in result.facts if f.relativity >= turn.threshold]
-        if len(kept) < turn.min_memories:
-            kept = result.facts[: max(turn.min_memories, len(kept))]
-        if len(kept) != len(result.facts):
-            result.facts = kept
-            result.memory_prompt = build_memory_prompt(result)
-    return result
+_GRAPHS: OrderedDict[tuple[int, int], tuple[Any, Any, Any]] = OrderedDict()
+_GRAPHS_LOCK = threading.Lock()
 
 
-def build_messages(turn: ChatTurn, result: RecallResult) -> list[BaseMessage]:
-    """[system (with memories), *history[-20:], user query]."""
+def split_model(model: ChatRunnable) -> tuple[ChatRunnable, dict[str, Any]]:
+    """``(base chat model, bound kwargs)``: the registry binds ``temperature``/``max_tokens``/
+    ``top_p`` per request; the graph is cached for the base model and gets the kwargs per run."""
+    if isinstance(model, RunnableBinding) and isinstance(model.bound, BaseChatModel) and not model.config:
+        return model.bound, dict(model.kwargs)
+    return model, {}
+
+
+def memory_graph(engine: Any, model: ChatRunnable) -> Any:
+    """The compiled memory graph for (engine, model), built once and cached (LRU of
+    ``GRAPH_CACHE_SIZE``; entries hold their objects, so an id is never reused while cached)."""
+    key = (id(engine), id(model))
+    with _GRAPHS_LOCK:
+        entry = _GRAPHS.get(key)
+        if entry is not None and entry[0] is engine and entry[1] is model:
+            _GRAPHS.move_to_end(key)
+            return entry[2]
+        graph = build_memory_graph(engine, model, name=GRAPH_NAME)
+        _GRAPHS[key] = (engine, model, graph)
+        while len(_GRAPHS) > GRAPH_CACHE_SIZE:
+            _GRAPHS.popitem(last=False)
+        return graph
+
+
+def graph_input(turn: ChatTurn) -> dict[str, Any]:
+    """``{"messages": [*history[-20:], user query]}`` (system messages of the history kept)."""
     history = [{"role": m.role, "content": m.text} for m in turn.history[-HISTORY_WINDOW:]
-               if m.role in ("user", "assistant", "system")]
-    messages: list[dict[str, Any]] = [*history, {"role": "user", "content": turn.query}]
-    prompt = turn.system_prompt
-    if prompt and MEMORIES_PLACEHOLDER in prompt:
-        system = prompt.replace(MEMORIES_PLACEHOLDER, result.memory_prompt)
-        messages = [{"role": "system", "content": system}, *messages]
-    else:
-        if prompt:
-            messages = [{"role": "system", "content": prompt}, *messages]
-        messages = inject(messages, result.memory_prompt, result.language)
-    return convert_to_messages(messages)
+               if m.role in ("user", "assistant", "system") and m.text]
+    return {"messages": convert_to_messages([*history, {"role": "user", "content": turn.query}])}
+
+
+def graph_config(turn: ChatTurn, model_kwargs: dict[str, Any] | None = None) -> RunnableConfig:
+    """The run's options for the memory nodes (see :mod:`memos_integrations.langgraph.nodes`)."""
+    configurable: dict[str, Any] = {
+        "user_id": turn.user_id,
+        "readable_cube_ids": turn.readable_cube_ids or [turn.user_id],
+        "writable_cube_ids": turn.writable_cube_ids or [turn.user_id],
+        "session_id": turn.session_id,
+        "mode": turn.mode,
+        "threshold": turn.relativity,
+        "prompt_threshold": turn.threshold,
+        "min_memories": turn.min_memories,
+        "top_k": turn.top_k,
+        "include_preference": turn.include_preference,
+        "preference_top_k": turn.pref_top_k,
+        "include_tool_memory": turn.include_tool_memory,
+        "tool_top_k": turn.tool_top_k,
+        "include_skill": False,
+        "filter": turn.filter,
+        "common_sense_ids": turn.common_sense_ids,
+        "recall_history": HISTORY_WINDOW,
+        "return_recall": True,
+        "system_prompt": turn.system_prompt,
+        "model_kwargs": model_kwargs or None,
+        "add_message_on_answer": turn.add_message_on_answer,
+        "memorize_sync": False,
+        "memorize_errors": "log",
+        "info": turn.info,
+        "tags": turn.tags,
+        "agent_id": turn.agent_id,
+        "app_id": turn.app_id,
+    }
+    return {"configurable": configurable, "callbacks": list(CHAT_CALLBACKS), "run_name": GRAPH_NAME,
+            "metadata": {"memos_user_id": turn.user_id}}
+
+
+class _Run:
+    """What one graph run produced, gathered from its ``updates`` stream."""
+
+    def __init__(self) -> None:
+        self.done: set[str] = set()
+        self.recall: RecallResult | None = None
+        self.reply: BaseMessage | None = None
+        self.task_id: str | None = None
+
+    def update(self, updates: dict[str, Any]) -> str | None:
+        """Take one ``updates`` item; returns the (last) node name in it."""
+        last = None
+        for node, values in updates.items():
+            last = node
+            self.done.add(node)
+            values = values or {}
+            if node == "recall":
+                self.recall = values.get("recall_result") or RecallResult(query="")
+            elif node == "generate":
+                produced = [m for m in values.get("messages") or [] if isinstance(m, AIMessage)]
+                self.reply = produced[-1] if produced else self.reply
+            elif node == "memorize":
+                self.task_id = values.get("memorize_task_id")
+        return last
+
+    def error(self, exc: Exception) -> Exception:
+        """A failure of the generate step is the chat model's (502); others pass through."""
+        if isinstance(exc, MemosError):
+            return exc
+        if "inject" in self.done and "generate" not in self.done:
+            return model_error(exc)
+        return exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,20 +261,24 @@ def _text_of(content: Any) -> str:
 
 
 async def complete(engine: Any, model: ChatRunnable, turn: ChatTurn) -> ChatAnswer:
-    """The whole turn at once."""
-    result = await recall_for(engine, turn)
+    """The whole turn at once: one run of the memory graph."""
+    base, model_kwargs = split_model(model)
+    graph = memory_graph(engine, base)
+    run = _Run()
     try:
-        reply = await model.ainvoke(build_messages(turn, result))
+        async for updates in graph.astream(graph_input(turn), graph_config(turn, model_kwargs),
+                                           stream_mode="updates"):
+            run.update(updates)
     except Exception as exc:
-        raise model_error(exc) from exc
-    text = _text_of(getattr(reply, "content", reply))
+        raise run.error(exc) from exc
+    reply = run.reply
+    text = _text_of(getattr(reply, "content", "")) if reply is not None else ""
     response, reasoning = split_think(text)
     extra_reasoning = (getattr(reply, "additional_kwargs", None) or {}).get("reasoning_content")
     if extra_reasoning and not reasoning:
         reasoning = str(extra_reasoning)
-    answer = ChatAnswer(response=response, reasoning=reasoning, recall=result)
-    answer.task_id = await write_back(engine, turn, answer.response)
-    return answer
+    return ChatAnswer(response=response, reasoning=reasoning, recall=run.recall or RecallResult(query=turn.query),
+                      task_id=run.task_id)
 
 
 @dataclass
@@ -212,57 +290,49 @@ class ChatEvent:
 
 
 async def stream(engine: Any, model: ChatRunnable, turn: ChatTurn) -> AsyncIterator[ChatEvent]:
-    """The turn as events: ``recalled`` first, then ``reasoning``/``text`` chunks, then ``done``
-    (after the write-back was queued)."""
-    result = await recall_for(engine, turn)
-    yield ChatEvent("recalled", recall=result)
+    """The turn as events from one streamed run of the memory graph: ``recalled`` (after the
+    recall node), then ``reasoning``/``text`` chunks as the generate node's model streams them,
+    then ``done`` (after the memorize node queued the write-back)."""
+    base, model_kwargs = split_model(model)
+    graph = memory_graph(engine, base)
+    run = _Run()
     splitter = ThinkSplitter()
     text_parts: list[str] = []
     reasoning_parts: list[str] = []
-    chunks = model.astream(build_messages(turn, result)).__aiter__()
+    streamed = False
+
+    def route(pieces: list[tuple[str, str]]) -> list[ChatEvent]:
+        for kind, piece in pieces:
+            (text_parts if kind == "text" else reasoning_parts).append(piece)
+        return [ChatEvent(kind, piece) for kind, piece in pieces]
+
+    events = graph.astream(graph_input(turn), graph_config(turn, model_kwargs),
+                           stream_mode=["updates", "messages"]).__aiter__()
     while True:
         try:
-            chunk = await chunks.__anext__()
+            mode, payload = await events.__anext__()
         except StopAsyncIteration:
             break
         except Exception as exc:
-            raise model_error(exc) from exc
-        extra = (getattr(chunk, "additional_kwargs", None) or {}).get("reasoning_content")
+            raise run.error(exc) from exc
+        if mode == "updates":
+            if run.update(payload) == "recall":
+                yield ChatEvent("recalled", recall=run.recall)
+            continue
+        chunk, metadata = payload
+        if (metadata or {}).get("langgraph_node") != "generate" or not isinstance(chunk, AIMessage):
+            continue
+        if not isinstance(chunk, AIMessageChunk) and streamed:
+            continue  # the whole reply after its chunks: already forwarded
+        streamed = True
+        extra = (chunk.additional_kwargs or {}).get("reasoning_content")
         if extra:
             reasoning_parts.append(str(extra))
             yield ChatEvent("reasoning", str(extra))
-        for kind, piece in splitter.feed(_text_of(getattr(chunk, "content", chunk))):
-            (text_parts if kind == "text" else reasoning_parts).append(piece)
-            yield ChatEvent(kind, piece)
-    for kind, piece in splitter.flush():
-        (text_parts if kind == "text" else reasoning_parts).append(piece)
-        yield ChatEvent(kind, piece)
+        for event in route(splitter.feed(_text_of(chunk.content))):
+            yield event
+    for event in route(splitter.flush()):
+        yield event
     answer = ChatAnswer(response="".join(text_parts).strip(), reasoning="".join(reasoning_parts) or None,
-                        recall=result)
-    answer.task_id = await write_back(engine, turn, answer.response)
+                        recall=run.recall or RecallResult(query=turn.query), task_id=run.task_id)
     yield ChatEvent("done", answer=answer)
-
-
-# ---------------------------------------------------------------------------------------------
-# memorize
-
-
-async def write_back(engine: Any, turn: ChatTurn, response: str) -> str | None:
-    """Queue the Q/A pair as an async memorize task (``add_message_on_answer``)."""
-    if not turn.add_message_on_answer or not response:
-        return None
-    now = datetime.now(UTC).isoformat()
-    request = MemorizeRequest(
-        user_id=turn.user_id,
-        messages=[ChatMessage(role="user", content=turn.query, chat_time=now),
-                  ChatMessage(role="assistant", content=_CITATION.sub("", response).strip(), chat_time=now)],
-        cube_ids=turn.writable_cube_ids or [turn.user_id],
-        session_id=turn.session_id or DEFAULT_SESSION,
-        info=turn.info, tags=turn.tags, agent_id=turn.agent_id, app_id=turn.app_id,
-    )
-    try:
-        result = await asyncio.to_thread(engine.memorize, request, sync=False)
-    except Exception:
-        logger.exception("chat write-back failed for user %s", turn.user_id)
-        return None
-    return result.task_id
