@@ -191,6 +191,11 @@ def memorize_fast(engine: MemoryEngine, request: MemorizeRequest, *, task_id: st
     """Store the request's messages as raw memories, searchable at once (idempotent: the ids
     derive from the request's idempotency key, so a retried request stores nothing new)."""
     records = raw_records(request, max_chars=engine.settings.max_content_chars, task_id=task_id)
+    if getattr(engine, "contextual_vectors", True):  # recall hook (issue 4): vectors lean towards the reply
+        from memos_integrations.core.rank import mix_next_turn
+
+        embed_records(engine, records)
+        mix_next_turn(records)
     insert_new(engine, records)
     if engine.keep_messages:
         engine.store.add_messages(message_records(request))

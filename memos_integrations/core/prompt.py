@@ -50,6 +50,7 @@ def _when(item: RecallItem) -> str:
 
 
 def format_fact(item: RecallItem) -> str:
+    """``[happened time] text`` (the time the fact happened or was said, else when it was stored)."""
     when = _when(item)
     return f"[{when}] {item.record.text}" if when else item.record.text
 
@@ -71,11 +72,14 @@ def build_memory_prompt(result: RecallResult, *, now: datetime | None = None) ->
     """The memoryPrompt block for a recall result."""
     lang = "zh" if result.language == "zh" else "en"
     head = _HEAD[lang]
-    now = now or datetime.now(UTC)
-    parts = [head["intro"], f"{head['now']}: {now.strftime('%Y-%m-%d %H:%M')} UTC"]
+    now = now or result.reference_time or datetime.now(UTC)
+    zone = now.strftime("%Z") or "UTC"
+    parts = [head["intro"], f"{head['now']}: {now.strftime('%Y-%m-%d %H:%M')} {zone}"]
     if result.time_window:
         start, end = result.time_window
-        parts.append(f"{head['time']}\n{start.strftime('%Y-%m-%d %H:%M')} – {end.strftime('%Y-%m-%d %H:%M')}")
+        cue = f"「{result.time_cue}」: " if lang == "zh" and result.time_cue else (
+            f'"{result.time_cue}": ' if result.time_cue else "")
+        parts.append(f"{head['time']}\n{cue}{start.strftime('%Y-%m-%d %H:%M')} – {end.strftime('%Y-%m-%d %H:%M')}")
     if result.facts:
         parts.append(head["facts"] + "\n" + "\n".join(f"{i}. {format_fact(it)}" for i, it in enumerate(result.facts, 1)))
     result.preference_note = build_preference_note(result)

@@ -1,21 +1,54 @@
 """Recall: query -> candidates -> rank -> memoryPrompt.
 
-Hybrid retrieval (Weaviate BM25 + our vectors) over every readable cube, an absolute relevance
-score (``relativity``) comparable across cubes and modes, then per-kind limits and the prompt.
+One query embedding, one hybrid Weaviate query per readable cube (in parallel, vectors returned
+with the hits), then scoring in numpy (:mod:`memos_integrations.core.rank`):
+
+* ``relativity`` in [0, 1]: calibrated cosine lifted by an absolute BM25 signal; the request's
+  threshold applies to it (0 disables), so it means the same in every cube and mode;
+* ranking score = vector + lexical signal, plus soft boosts: the time window named in the query
+  (昨晚, last week, in May ... relative to ``reference_time``), the current session/conversation,
+  the memory's impression after the forgetting curve;
+* per-kind limits with MMR dedup; invalid memories are excluded, optionally replaced by the newer
+  ones they link to; common-sense (knowledge) cubes searched alongside; associative expansion.
+
+Recall reinforces what it returns (impression, ``recall_count``) in a background thread, never on
+the response path. Modes: ``fast`` (no LLM), ``fine`` (one LLM call rewrites the query with the
+chat history, one filters the candidates), ``mixture`` (fine plus memories recalled earlier in the
+same session). Without a chat model fine and mixture fall back to fast with a warning.
+
+Example::
+
+    result = recall(engine, RecallRequest(user_id="alice", query="我昨晚吃了什么？"))
+    print(result.memory_prompt)
 """
 
 from __future__ import annotations
 
-import math
+import json
+import logging
+import re
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from memos_integrations.core.models import MemoryStatus, MemoryType
+import numpy as np
+
+from memos_integrations.core import rank
+from memos_integrations.core.associate import associate, seed_terms
+from memos_integrations.core.keywords import bm25_query
+from memos_integrations.core.models import MemoryRecord, MemoryStatus, MemoryType, SearchHit
 from memos_integrations.core.prompt import build_memory_prompt
 from memos_integrations.core.requests import RecallItem, RecallRequest, RecallResult
 from memos_integrations.core.text import detect_language
+from memos_integrations.core.timecues import TimeWindow, find_time_window, time_boost
 
 if TYPE_CHECKING:
     from memos_integrations.core.engine import MemoryEngine
+
+logger = logging.getLogger(__name__)
 
 FAMILY_TYPES: dict[str, list[MemoryType]] = {
     "fact": [MemoryType.WORKING, MemoryType.LONG_TERM, MemoryType.USER, MemoryType.RAW_FILE],
@@ -23,23 +56,332 @@ FAMILY_TYPES: dict[str, list[MemoryType]] = {
     "tool": [MemoryType.TOOL_SCHEMA, MemoryType.TOOL_TRAJECTORY],
     "skill": [MemoryType.SKILL],
 }
+MIN_CANDIDATES = 100
+SESSION_CACHE_SIZE = 50
+SESSION_CACHE_SESSIONS = 1000
+AGENT_COMMON_SENSE_SUFFIX = "__common_sense"
+
+_fanout = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memos-recall")
 
 
 def cosine(a: list[float] | None, b: list[float] | None) -> float:
+    """Cosine similarity of two vectors (0 when either is missing)."""
     if not a or not b or len(a) != len(b):
         return 0.0
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
+    va, vb = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    na, nb = float(np.linalg.norm(va)), float(np.linalg.norm(vb))
+    return float(va @ vb) / (na * nb) if na and nb else 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# per-engine state: background reinforcement and the mixture-mode session cache
+
+
+class _EngineState:
+    def __init__(self) -> None:
+        self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memos-reinforce")
+        self.pending: list[Future[None]] = []
+        self.lock = threading.Lock()
+        self.sessions: OrderedDict[tuple[str, str], OrderedDict[str, tuple[MemoryRecord, np.ndarray]]] = OrderedDict()
+
+
+_states: dict[int, _EngineState] = {}
+_states_lock = threading.Lock()
+
+
+def _state(engine: MemoryEngine) -> _EngineState:
+    state = getattr(engine, "_recall_state", None)
+    if state is None:
+        with _states_lock:
+            state = getattr(engine, "_recall_state", None)
+            if state is None:
+                state = _EngineState()
+                engine._recall_state = state  # type: ignore[attr-defined]
+    return state
+
+
+def flush_reinforcement(engine: MemoryEngine, timeout: float = 30.0) -> None:
+    """Wait until the background counter updates queued by earlier recalls are written."""
+    state = _state(engine)
+    with state.lock:
+        pending, state.pending = state.pending, []
+    for future in pending:
+        future.result(timeout=timeout)
+
+
+def _schedule_reinforcement(engine: MemoryEngine, records: list[MemoryRecord]) -> None:
+    if not records:
+        return
+    state = _state(engine)
+    snapshot = [r.model_copy() for r in records]
+
+    def job() -> None:
+        now = datetime.now(UTC)
+        for record in snapshot:  # one batch per recall, off the response path
+            try:
+                engine.store.update(record.cube_id, record.id, **rank.reinforce(record, now))
+            except Exception:
+                logger.warning("reinforcing memory %s failed", record.id, exc_info=True)
+
+    future = state.background.submit(job)
+    with state.lock:
+        state.pending = [f for f in state.pending if not f.done()] + [future]
+
+
+def _remember_session(engine: MemoryEngine, request: RecallRequest, items: list[tuple[RecallItem, np.ndarray]]) -> None:
+    if not request.session_id or not items:
+        return
+    state = _state(engine)
+    key = (request.user_id, request.session_id)
+    with state.lock:
+        cache = state.sessions.setdefault(key, OrderedDict())
+        state.sessions.move_to_end(key)
+        for item, vec in items:
+            cache[item.record.id] = (item.record.model_copy(), vec)
+            cache.move_to_end(item.record.id)
+        while len(cache) > SESSION_CACHE_SIZE:
+            cache.popitem(last=False)
+        while len(state.sessions) > SESSION_CACHE_SESSIONS:
+            state.sessions.popitem(last=False)
+
+
+def _session_memories(engine: MemoryEngine, request: RecallRequest) -> list[tuple[MemoryRecord, np.ndarray]]:
+    if not request.session_id:
+        return []
+    state = _state(engine)
+    with state.lock:
+        cache = state.sessions.get((request.user_id, request.session_id))
+        return list(cache.values()) if cache else []
+
+
+# ------------------------------------------------------------------------------------------------
+# candidates
+
+
+@dataclass
+class _Candidate:
+    record: MemoryRecord
+    vector: np.ndarray
+    bm25: float
+    linked_from: str | None = None
+    from_session: bool = False
+    floor: tuple[float, float] = (0.0, 0.0)  # (score, relativity) inherited from the invalid memory it replaces
+
+
+def knowledge_cubes(engine: MemoryEngine, request: RecallRequest) -> list[str]:
+    """The common-sense cubes a request reads: global (``engine.global_common_sense_cube`` or the
+    setting of that name), the memory agent's own (``<user_id>__common_sense``), and the request's
+    ``common_sense_ids``."""
+    if not request.use_common_sense or request.knowledge_top_k <= 0:
+        return []
+    cubes: list[str] = []
+    if request.use_global_common_sense:
+        glob = getattr(engine, "global_common_sense_cube", None) or getattr(
+            engine.settings, "global_common_sense_cube", None)
+        if glob:
+            cubes.append(str(glob))
+    if request.use_agent_common_sense:
+        cubes.append(f"{request.user_id}{AGENT_COMMON_SENSE_SUFFIX}")
+    cubes.extend(request.common_sense_ids or [])
+    return list(dict.fromkeys(cubes))
+
+
+def _fetch(engine: MemoryEngine, request: RecallRequest, text: str, vector: np.ndarray,
+           wanted: list[MemoryType], kcubes: list[str], limit: int) -> tuple[list[SearchHit], list[SearchHit]]:
+    statuses = [MemoryStatus.ACTIVATED]
+    if request.include_archived:
+        statuses.append(MemoryStatus.ARCHIVED)
+    if request.include_linked_new_from_invalid:
+        statuses.append(MemoryStatus.INVALID)
+    vec = vector.tolist()
+    knowledge_future = None
+    if kcubes:
+        knowledge_future = _fanout.submit(
+            engine.store.hybrid_each, kcubes, query=text, vector=vec, limit=max(20, 2 * request.knowledge_top_k),
+            filter=request.filter, statuses=[MemoryStatus.ACTIVATED], memory_types=[MemoryType.KNOWLEDGE],
+        )
+    hits: list[SearchHit] = []
+    if wanted:
+        hits = engine.store.hybrid_each(
+            request.readable_cube_ids, query=text, vector=vec, limit=limit, filter=request.filter,
+            statuses=statuses, memory_types=wanted,
+        )
+    knowledge = knowledge_future.result() if knowledge_future is not None else []
+    return hits, knowledge
+
+
+def _linked_new(engine: MemoryEngine, request: RecallRequest, invalid: list[_Candidate],
+                present: dict[str, _Candidate], floors: list[tuple[float, float]]) -> list[_Candidate]:
+    """The newer memories that matched invalid ones point to (following chains, 3 steps at most).
+    Each inherits the (score, relativity) of the invalid memory that matched, as a floor."""
+    out: list[_Candidate] = []
+    for hit, floor in zip(invalid, floors, strict=True):
+        target, steps = hit.record.superseded_by, 0
+        while target and steps < 3:
+            steps += 1
+            newer = engine.store.get(target, request.readable_cube_ids, include_vector=True)
+            if newer is None:
+                break
+            if newer.status == MemoryStatus.ACTIVATED:
+                known = present.get(newer.id)
+                if known is None:
+                    cand = _Candidate(newer, _vec(newer), hit.bm25, linked_from=hit.record.id, floor=floor)
+                    present[newer.id] = cand
+                    out.append(cand)
+                elif known.linked_from is None or known.floor < floor:
+                    known.linked_from, known.floor = hit.record.id, floor
+                break
+            target = newer.superseded_by
+    return out
+
+
+def _vec(record: MemoryRecord) -> np.ndarray:
+    return np.asarray(record.vector or [], dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# scoring
+
+
+def _score(engine: MemoryEngine, request: RecallRequest, cands: list[_Candidate], qvec: np.ndarray,
+           window: TimeWindow | None, ref: datetime, weights: rank.RankWeights,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per candidate: ranking score, relativity, decayed impression, the vector matrix."""
+    query_lower = request.query.lower()
+    dim = qvec.shape[0]
+    matrix = np.zeros((len(cands), dim), dtype=np.float32)
+    for i, c in enumerate(cands):
+        if c.vector.shape == (dim,):
+            matrix[i] = c.vector
+    cos_rel = rank.calibrate(rank.cosines(qvec, matrix), rank.relativity_range_for(engine))
+    lexical = rank.bm25_saturation(np.array([c.bm25 for c in cands], dtype=np.float32), weights.bm25_k)
+    rel = rank.relativity(cos_rel, lexical, weights)
+    impression = np.array([rank.decayed_impression(c.record, ref) for c in cands], dtype=np.float32)
+    score = weights.vector * cos_rel + weights.bm25 * lexical + weights.impression * impression
+    for i, c in enumerate(cands):
+        r = c.record
+        if window is not None:
+            score[i] += time_boost(window, r.happened_at, weights.time)
+        if request.session_id and r.session_id == request.session_id:
+            score[i] += weights.session
+        if request.conversation_id and str(r.info.get("conversation_id", "")) == request.conversation_id:
+            score[i] += weights.session
+        if c.linked_from:
+            score[i] = max(score[i], c.floor[0]) + weights.linked
+            rel[i] = max(rel[i], c.floor[1])
+        if c.from_session:
+            score[i] -= weights.session  # earlier-recalled memories fill in, never crowd out fresh hits
+        if r.character and len(r.character) >= 2 and r.character.lower() in query_lower:
+            score[i] += weights.speaker
+    if weights.neighbour > 0:
+        score = score + weights.neighbour * _neighbour_scores(cands, score)
+    return score, rel, impression, matrix
+
+
+def _turn_key(record: MemoryRecord) -> tuple[str, str, int] | None:
+    """(cube, request, message position) of a fast-mode raw turn, else None."""
+    if not record.is_fast or not record.sources or not record.idempotency_key:
+        return None
+    position = record.sources[0].get("position")
+    return (record.cube_id, record.idempotency_key, position) if isinstance(position, int) else None
+
+
+def _neighbour_scores(cands: list[_Candidate], score: np.ndarray) -> np.ndarray:
+    """Best score among each raw turn's adjacent turns (same request, position ± 1) in the pool:
+    a reply is found through the question it answers and the other way round."""
+    best: dict[tuple[str, str, int], float] = {}
+    keys = [_turn_key(c.record) for c in cands]
+    for key, value in zip(keys, score, strict=True):
+        if key is not None:
+            best[key] = max(best.get(key, -1e9), float(value))
+    out = np.zeros(len(cands), dtype=np.float32)
+    for i, key in enumerate(keys):
+        if key is None:
+            continue
+        cube, req, pos = key
+        near = [best[k] for k in ((cube, req, pos - 1), (cube, req, pos + 1)) if k in best]
+        if near:
+            out[i] = max(near)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# LLM steps (fine / mixture)
+
+_REWRITE = {
+    "zh": "根据对话历史，把用户最后的问题改写成一个独立、完整、适合检索记忆的查询（补全指代、时间和人物）。"
+          "只输出改写后的查询。\n\n对话历史：\n{history}\n\n最后的问题：{query}",
+    "en": "Given the chat history, rewrite the user's last question as one standalone search query for a "
+          "memory store (resolve pronouns, times and names). Output only the query.\n\n"
+          "Chat history:\n{history}\n\nLast question: {query}",
+}
+_FILTER = {
+    "zh": "问题：{query}\n\n候选记忆：\n{items}\n\n哪些记忆有助于回答这个问题？只输出一个JSON数组，包含这些记忆的编号，例如 [1, 3]。",
+    "en": "Question: {query}\n\nCandidate memories:\n{items}\n\nWhich memories help answer the question? "
+          "Output only a JSON array of their numbers, e.g. [1, 3].",
+}
+
+
+def _llm_text(engine: MemoryEngine, prompt: str) -> str:
+    reply = engine.chat_model.invoke(prompt)  # type: ignore[union-attr]
+    content = reply.content if hasattr(reply, "content") else reply
+    if isinstance(content, list):
+        content = " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return str(content).strip()
+
+
+def _rewrite(engine: MemoryEngine, request: RecallRequest, lang: str) -> str | None:
+    history = "\n".join(f"{m.character or m.role}: {m.text}" for m in (request.chat_history or [])[-10:])
+    text = _llm_text(engine, _REWRITE[lang].format(history=history, query=request.query))
+    text = text.strip().strip('"“”').splitlines()[0].strip() if text.strip() else ""
+    return text or None
+
+
+def _llm_filter(engine: MemoryEngine, query: str, items: list[RecallItem], lang: str) -> set[int] | None:
+    listing = "\n".join(f"{i}. {it.record.text}" for i, it in enumerate(items, 1))
+    text = _llm_text(engine, _FILTER[lang].format(query=query, items=listing))
+    match = re.search(r"\[[\d,\s]*\]", text)
+    if not match:
+        return None
+    try:
+        keep = {int(n) for n in json.loads(match.group(0))}
+    except (ValueError, TypeError):
+        return None
+    return {n - 1 for n in keep if 1 <= n <= len(items)}
+
+
+# ------------------------------------------------------------------------------------------------
+# recall
 
 
 def recall(engine: MemoryEngine, request: RecallRequest) -> RecallResult:
+    """Recall memories for a request (see the module docstring)."""
+    weights: rank.RankWeights = getattr(engine, "rank_weights", None) or rank.DEFAULT_WEIGHTS
     language = request.language or detect_language(request.query)
-    result = RecallResult(query=request.query, language=language, mode="fast")
-    if request.mode != "fast" and engine.chat_model is None:
-        result.warnings.append(f"mode '{request.mode}' needs a chat model; fell back to 'fast'")
-    vector = engine.embeddings.embed_query(request.query)
+    lang = "zh" if language == "zh" else "en"
+    ref = request.reference_time or datetime.now(UTC)
+    if ref.tzinfo is None:
+        ref = ref.replace(tzinfo=UTC)
+    mode = request.mode
+    result = RecallResult(query=request.query, language=language, mode=mode, reference_time=ref)
+    if mode != "fast" and engine.chat_model is None:
+        result.warnings.append(f"mode '{mode}' needs a chat model; fell back to 'fast'")
+        mode = result.mode = "fast"
+
+    query = request.query
+    if mode != "fast" and request.chat_history:
+        try:
+            rewritten = _rewrite(engine, request, lang)
+            result.llm_calls += 1
+            if rewritten:
+                query = result.rewritten_query = rewritten
+        except Exception as exc:  # noqa: BLE001 - an LLM outage degrades to the raw query
+            result.warnings.append(f"query rewrite failed ({type(exc).__name__}); used the query as given")
+
+    window = find_time_window(request.query, ref)
+    if window is not None:
+        result.time_window, result.time_cue = (window.start, window.end), window.cue
+
     limits = {
         "fact": request.top_k,
         "preference": request.preference_top_k if request.include_preference else 0,
@@ -49,29 +391,107 @@ def recall(engine: MemoryEngine, request: RecallRequest) -> RecallResult:
     wanted = [t for fam, types in FAMILY_TYPES.items() if limits[fam] > 0 for t in types]
     if request.memory_types:
         wanted = [t for t in wanted if t in request.memory_types]
-    if not wanted:
+    kcubes = knowledge_cubes(engine, request)
+    if not wanted and not kcubes:
+        result.memory_prompt = build_memory_prompt(result, now=ref)
         return result
-    statuses = [MemoryStatus.ACTIVATED] + ([MemoryStatus.ARCHIVED] if request.include_archived else [])
-    hits = engine.store.search(
-        request.readable_cube_ids, query=request.query, vector=vector, mode="hybrid", alpha=0.6,
-        limit=max(40, 4 * max(limits.values())), filter=request.filter, statuses=statuses,
-        memory_types=wanted, include_vector=True,
-    )
-    buckets: dict[str, list[RecallItem]] = {fam: [] for fam in FAMILY_TYPES}
+
+    qvec = np.asarray(engine.embeddings.embed_query(query), dtype=np.float32)
+    limit = max(MIN_CANDIDATES, 3 * max(limits.values()))
+    hits, khits = _fetch(engine, request, bm25_query(query), qvec, wanted, kcubes, limit)
+
+    cands: list[_Candidate] = []
+    invalid: list[_Candidate] = []
+    present: dict[str, _Candidate] = {}
     for hit in hits:
-        relativity = engine.relativity(cosine(vector, hit.record.vector))
-        if request.relativity > 0 and relativity < request.relativity:
+        if hit.record.id in present:
             continue
-        boost = 0.05 if request.session_id and hit.record.session_id == request.session_id else 0.0
-        item = RecallItem(record=hit.record, score=0.5 * hit.score + 0.5 * relativity + boost,
-                          relativity=relativity, impression=hit.record.impression)
-        buckets[hit.record.family].append(item)
-    for fam, items in buckets.items():
-        items.sort(key=lambda i: i.score, reverse=True)
-        del items[limits[fam]:]
-        for item in items:
-            item.record.vector = None
-    result.facts, result.preferences = buckets["fact"], buckets["preference"]
-    result.tools, result.skills = buckets["tool"], buckets["skill"]
-    result.memory_prompt = build_memory_prompt(result)
+        cand = present[hit.record.id] = _Candidate(hit.record, _vec(hit.record), hit.bm25_score or 0.0)
+        (invalid if hit.record.status == MemoryStatus.INVALID else cands).append(cand)
+    invalid = [c for c in invalid if c.record.superseded_by]
+    if invalid:
+        inv_score, inv_rel, _, _ = _score(engine, request, invalid, qvec, window, ref, weights)
+        if request.relativity > 0:
+            matched = [i for i in range(len(invalid)) if inv_rel[i] >= request.relativity]
+        else:
+            matched = list(range(len(invalid)))
+        floors = [(float(inv_score[i]), float(inv_rel[i])) for i in matched]
+        cands.extend(_linked_new(engine, request, [invalid[i] for i in matched], present, floors))
+    if mode == "mixture":
+        for record, vec in _session_memories(engine, request):
+            if record.id not in present and record.memory_type in wanted:
+                present[record.id] = _Candidate(record.model_copy(), vec, 0.0, from_session=True)
+                cands.append(present[record.id])
+
+    buckets = _rank_into_buckets(engine, request, cands, qvec, window, ref, weights, limits)
+    if kcubes:
+        kc = [_Candidate(h.record, _vec(h.record), h.bm25_score or 0.0) for h in khits]
+        kb = _rank_into_buckets(engine, request, kc, qvec, window, ref, weights,
+                                {"knowledge": request.knowledge_top_k})
+        result.knowledge = [it for it, _ in kb.get("knowledge", [])]
+
+    if mode != "fast":
+        flat = [pair for fam in FAMILY_TYPES for pair in buckets.get(fam, [])]
+        if flat:
+            try:
+                keep = _llm_filter(engine, query, [it for it, _ in flat], lang)
+                result.llm_calls += 1
+                if keep is None:
+                    result.warnings.append("the LLM filter gave no usable answer; kept every candidate")
+                else:
+                    kept_ids = {flat[i][0].record.id for i in keep}
+                    for fam in FAMILY_TYPES:
+                        buckets[fam] = [p for p in buckets.get(fam, []) if p[0].record.id in kept_ids]
+            except Exception as exc:  # noqa: BLE001
+                result.warnings.append(f"LLM filter failed ({type(exc).__name__}); kept every candidate")
+
+    result.facts = [it for it, _ in buckets.get("fact", [])]
+    result.preferences = [it for it, _ in buckets.get("preference", [])]
+    result.tools = [it for it, _ in buckets.get("tool", [])]
+    result.skills = [it for it, _ in buckets.get("skill", [])]
+    returned = [pair for fam in FAMILY_TYPES for pair in buckets.get(fam, [])]
+    if returned or result.knowledge:
+        result.max_impression = max(it.impression for it in [*result.all_items, *result.knowledge])
+
+    if request.associative and request.recall_deep > 0:
+        seeds = seed_terms(request.query)
+        for item in result.facts[:5]:
+            seeds.extend(item.record.entities)
+        result.associations = associate(engine.store, request.readable_cube_ids, seeds, request.recall_deep)
+
+    _remember_session(engine, request, returned)
+    if request.reinforce:
+        _schedule_reinforcement(engine, [it.record for it, _ in returned])
+    result.memory_prompt = build_memory_prompt(result, now=ref)
     return result
+
+
+def _rank_into_buckets(engine: MemoryEngine, request: RecallRequest, cands: list[_Candidate], qvec: np.ndarray,
+                       window: TimeWindow | None, ref: datetime, weights: rank.RankWeights,
+                       limits: dict[str, int]) -> dict[str, list[tuple[RecallItem, np.ndarray]]]:
+    if not cands:
+        return {}
+    score, rel, impression, matrix = _score(engine, request, cands, qvec, window, ref, weights)
+    by_family: dict[str, list[int]] = {}
+    for i, c in enumerate(cands):
+        if request.relativity > 0 and rel[i] < request.relativity:
+            continue
+        by_family.setdefault(c.record.family, []).append(i)
+    out: dict[str, list[tuple[RecallItem, np.ndarray]]] = {}
+    for fam, idx in by_family.items():
+        k = limits.get(fam, 0)
+        if k <= 0:
+            continue
+        ids = np.array(idx)
+        chosen = rank.select_diverse(score[ids], matrix[ids], k, request.dedup, weights)
+        items = []
+        for j in chosen:
+            i = int(ids[j])
+            record = cands[i].record
+            record.vector = None
+            item = RecallItem(record=record, score=float(score[i]), relativity=float(rel[i]),
+                              impression=float(impression[i]), linked_from=cands[i].linked_from)
+            items.append((item, matrix[i]))
+        out[fam] = items
+    return out
+

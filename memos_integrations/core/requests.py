@@ -155,6 +155,8 @@ class RecallRequest(BaseModel):
     include_archived: bool = False
     detailed: bool = False
     language: str | None = None
+    conversation_id: str | None = None  # soft boost for memories whose info.conversation_id matches
+    reinforce: bool = True  # recall strengthens what it returns (counters updated in the background)
 
     @property
     def readable_cube_ids(self) -> list[str]:
@@ -201,6 +203,11 @@ class RecallResult(BaseModel):
     memory_prompt: str = ""
     preference_note: str = ""
     time_window: tuple[datetime, datetime] | None = None
+    time_cue: str | None = None  # the words in the query that set time_window
+    reference_time: datetime | None = None
+    rewritten_query: str | None = None  # fine/mixture: the query after the LLM rewrite
+    max_impression: float = 0.0
+    llm_calls: int = 0
     warnings: list[str] = Field(default_factory=list)
 
     @property

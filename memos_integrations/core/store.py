@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid as uuidlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -322,7 +323,11 @@ class MemoryStore:
                 else:
                     stored.add(i)
             if failed_ids:  # Weaviate may keep an object whose vector-index write failed: remove it
-                self.memories.with_tenant(tenant).data.delete_many(where=Filter.by_id().contains_any(failed_ids))
+                try:
+                    self.memories.with_tenant(tenant).data.delete_many(where=Filter.by_id().contains_any(failed_ids))
+                except WeaviateBaseError:  # e.g. the shard cannot open at all: the errors are reported below
+                    logger.warning("cleanup of %d rejected objects in %s failed", len(failed_ids), tenant,
+                                   exc_info=True)
         index_objects = [
             DataObject(properties={"cube_id": records[i].cube_id, "user_id": records[i].user_id},
                        uuid=records[i].id)
@@ -643,6 +648,57 @@ class MemoryStore:
                 hits.append(SearchHit(record=record, score=obj.metadata.score or 0.0))
         return hits
 
+    def hybrid_each(
+        self,
+        cube_ids: Sequence[str],
+        *,
+        query: str,
+        vector: Sequence[float],
+        limit: int = 50,
+        alpha: float = 0.5,
+        filter: dict[str, Any] | None = None,
+        user_id: str | None = None,
+        statuses: Sequence[MemoryStatus] | None = (MemoryStatus.ACTIVATED,),
+        memory_types: Sequence[MemoryType] | None = None,
+    ) -> list[SearchHit]:
+        """Recall's candidate fetch: one hybrid query per cube (in parallel), vectors included and
+        each hit's raw BM25 score in ``bm25_score`` (0 when only the vector side found it), so the
+        caller can score absolutely instead of trusting per-query relative fusion scores.
+
+        Unlike :meth:`search`, nothing is cut across cubes: every cube returns up to ``limit``.
+        """
+        if not query.strip():
+            raise InvalidRequestError("hybrid search needs a non-empty query")
+        if limit < 1:
+            raise InvalidRequestError("limit must be >= 1")
+        flt = self._where(filter, user_id=user_id, statuses=statuses, memory_types=memory_types)
+        cubes = list(dict.fromkeys(cube_ids))
+        if len(cubes) == 1:
+            return self._hybrid_cube(cubes[0], query, vector, limit, alpha, flt)
+        futures = [self._pool.submit(self._hybrid_cube, c, query, vector, limit, alpha, flt) for c in cubes]
+        return [h for f in futures for h in f.result()]
+
+    def _hybrid_cube(
+        self, cube_id: str, query: str, vector: Sequence[float], limit: int, alpha: float, flt: _Filters | None,
+    ) -> list[SearchHit]:
+        coll = self.memories.with_tenant(tenant_name(cube_id))
+        try:
+            reply = coll.query.hybrid(
+                query=query, vector=list(vector), alpha=alpha, limit=limit, filters=flt,
+                query_properties=TEXT_PROPERTIES, fusion_type=HybridFusion.RELATIVE_SCORE,
+                return_metadata=MetadataQuery(score=True, explain_score=True), include_vector=True,
+            )
+        except WeaviateBaseError as exc:
+            if _is_missing_tenant(exc):
+                return []
+            raise StorageError(f"search in cube {cube_id} failed: {exc}") from exc
+        hits = []
+        for obj in reply.objects:
+            record = properties_to_record(obj.uuid, obj.properties, obj.vector)
+            bm25 = _explained_bm25(obj.metadata.explain_score or "")
+            hits.append(SearchHit(record=record, score=obj.metadata.score or 0.0, bm25_score=bm25))
+        return hits
+
     # ----------------------------------------------------------------------------------------
     # relations
 
@@ -658,7 +714,13 @@ class MemoryStore:
         for tenant, objects in by_tenant.items():
             coll = self.relations.with_tenant(tenant)
             for obj in objects:  # upsert: replace when the id exists
-                if coll.data.exists(obj.uuid):
+                try:
+                    exists = coll.data.exists(obj.uuid)
+                except WeaviateBaseError as exc:  # the tenant does not exist yet (created on insert)
+                    if not (_is_missing_tenant(exc) or "422" in str(exc)):
+                        raise
+                    exists = False
+                if exists:
                     coll.data.replace(uuid=obj.uuid, properties=obj.properties)
                 else:
                     reply = coll.data.insert_many([obj])
@@ -840,3 +902,17 @@ def _task(uid: Any, p: dict[str, Any]) -> TaskRecord:
         created_at=p.get("created_at") or datetime.now(UTC),
         updated_at=p.get("updated_at") or datetime.now(UTC),
     )
+
+
+_KEYWORD_SCORE = re.compile(r"\(Result Set keyword[^)]*\)[^:]*:\s*original score\s*([0-9.eE+-]+)")
+
+
+def _explained_bm25(explain: str) -> float:
+    """The raw BM25 score from Weaviate's hybrid ``explain_score`` (0 when the keyword side missed)."""
+    match = _KEYWORD_SCORE.search(explain)
+    if not match:
+        return 0.0
+    try:
+        return float(match.group(1).rstrip(","))
+    except ValueError:
+        return 0.0
