@@ -32,13 +32,15 @@ def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
 
 
-def _text(name: str, tokenization: Tokenization = Tokenization.FIELD, *, searchable: bool = True) -> Property:
+def _text(
+    name: str, tokenization: Tokenization = Tokenization.FIELD, *, searchable: bool = True, filterable: bool = True
+) -> Property:
     return Property(
         name=name,
         data_type=DataType.TEXT,
         tokenization=tokenization,
         index_searchable=searchable,
-        index_filterable=True,
+        index_filterable=filterable,
     )
 
 
@@ -53,42 +55,54 @@ def _blob(name: str) -> Property:
     )
 
 
-def _field(name: str, data_type: DataType) -> Property:
-    return Property(name=name, data_type=data_type, index_filterable=True, index_range_filters=data_type in (
-        DataType.DATE, DataType.NUMBER, DataType.INT))
+def _field(name: str, data_type: DataType, *, filterable: bool = True) -> Property:
+    return Property(name=name, data_type=data_type, index_filterable=filterable,
+                    index_range_filters=filterable and data_type in (DataType.DATE, DataType.NUMBER, DataType.INT))
+
+
+def _stored(name: str, data_type: DataType) -> Property:
+    """Kept on the object and returned, never filtered: no index (each index is files per cube)."""
+    if data_type is DataType.TEXT:
+        return _text(name, searchable=False, filterable=False)
+    if data_type is DataType.TEXT_ARRAY:
+        return Property(name=name, data_type=data_type, tokenization=Tokenization.FIELD,
+                        index_filterable=False, index_searchable=False)
+    return _field(name, data_type, filterable=False)
 
 
 def memory_properties(zh_tokenization: Tokenization) -> list[Property]:
+    # Only what the filter DSL, recall and reconciliation filter on is indexed: every index is a
+    # set of files per cube, and the open-file limit bounds how many cubes can be active at once.
     return [
-        _text("cube_id"),
+        _stored("cube_id", DataType.TEXT),  # the tenant is the cube; kept for returning
         _text("user_id"),
         _text("memory_type"),
         _text("status"),
         _text("key", Tokenization.WORD),
-        _text("memory", Tokenization.WORD),
-        _text("memory_zh", zh_tokenization),
+        _text("memory", Tokenization.WORD, filterable=False),
+        _text("memory_zh", zh_tokenization, filterable=False),
         _text("language"),
         _text("character"),
         _text("session_id"),
         _text("agent_id"),
         _text("app_id"),
-        _text("task_id"),
-        _text("idempotency_key"),
-        _text("superseded_by"),
+        _stored("task_id", DataType.TEXT),
+        _stored("idempotency_key", DataType.TEXT),
+        _stored("superseded_by", DataType.TEXT),
         Property(name="tags", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD),
         Property(name="entities", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD),
         Property(name="info_kv", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD),
-        Property(name="source_memory_ids", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD),
+        _stored("source_memory_ids", DataType.TEXT_ARRAY),
         _field("confidence", DataType.NUMBER),
         _field("impression", DataType.NUMBER),
-        _field("mention_count", DataType.INT),
-        _field("recall_count", DataType.INT),
+        _stored("mention_count", DataType.INT),
+        _stored("recall_count", DataType.INT),
         _field("is_fast", DataType.BOOL),
         _field("happened_at", DataType.DATE),
         _field("created_at", DataType.DATE),
         _field("updated_at", DataType.DATE),
-        _field("last_recalled_at", DataType.DATE),
-        _field("last_reinforced_at", DataType.DATE),
+        _stored("last_recalled_at", DataType.DATE),
+        _stored("last_reinforced_at", DataType.DATE),
         _blob("info_json"),
         _blob("sources_json"),
         _blob("extra_json"),
@@ -108,9 +122,7 @@ def collection_specs(prefix: str, zh_tokenization: Tokenization) -> dict[str, di
                 vector_index_config=Configure.VectorIndex.hnsw(ef_construction=128, max_connections=32, ef=-1)
             ),
             "multi_tenancy_config": mt,
-            "inverted_index_config": Configure.inverted_index(
-                bm25_b=0.75, bm25_k1=1.2, index_null_state=True
-            ),
+            "inverted_index_config": Configure.inverted_index(bm25_b=0.75, bm25_k1=1.2),
         },
         f"{prefix}MemoryIndex": {
             "properties": [_text("cube_id"), _text("user_id")],
