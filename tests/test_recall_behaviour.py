@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 import zlib
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
-
 import pytest
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -35,7 +35,7 @@ class WordHashEmbeddings(Embeddings):
         text = text.lower()
         grams = re.findall(r"[a-z0-9]+", text)
         cjk = re.findall(r"[\u4e00-\u9fff]", text)
-        grams += cjk + [a + b for a, b in zip(cjk, cjk[1:])]
+        grams += cjk + [a + b for a, b in pairwise(cjk)]
         vec = np.zeros(self.dim, dtype=np.float32)
         for g in grams:
             h = zlib.crc32(g.encode())

@@ -70,6 +70,10 @@ def server_environment(data_dir: Path) -> dict[str, str]:
         "LIMIT_RESOURCES": "true",
         "PERSISTENCE_LSM_ACCESS_STRATEGY": "pread",
         "QUERY_DEFAULTS_LIMIT": "25",
+        # BlockMax WAND (the 1.35 default) drops documents that match a rare query term when a very
+        # common one (e.g. the speaker name on every raw memory) is in the query; the classic
+        # searchable index ranks BM25 correctly.
+        "USE_INVERTED_SEARCHABLE": "false",
     }
 
 

@@ -483,7 +483,8 @@ def _rank_into_buckets(engine: MemoryEngine, request: RecallRequest, cands: list
         if k <= 0:
             continue
         ids = np.array(idx)
-        chosen = rank.select_diverse(score[ids], matrix[ids], k, request.dedup, weights)
+        chosen = rank.select_diverse(score[ids], matrix[ids], k, request.dedup, weights,
+                                     rank.relativity_range_for(engine))
         items = []
         for j in chosen:
             i = int(ids[j])
