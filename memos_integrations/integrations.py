@@ -19,11 +19,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict
 
-from memos_integrations.core.models import MemoryType
 from memos_integrations.core.requests import (
-    MAX_LIMIT,
     ChatMessage,
     MemorizeRequest,
     MemorizeResult,
@@ -31,6 +29,7 @@ from memos_integrations.core.requests import (
     RecallRequest,
     RecallResult,
 )
+from memos_integrations.core.requests import RecallOptions as CoreRecallOptions
 from memos_integrations.errors import ConfigurationError, InvalidRequestError
 
 #: Keys read from a run's ``config["configurable"]`` (LangChain) for the memory owner and conversation.
@@ -101,7 +100,7 @@ async def backend_amemorize(backend: Any, request: MemorizeRequest, *, sync: boo
     return await asyncio.to_thread(_sync_method(backend, "memorize"), request, sync=sync)  # type: ignore[no-any-return]
 
 
-class RecallOptions(BaseModel):
+class RecallOptions(CoreRecallOptions):
     """Every :class:`RecallRequest` option except the query and the owner (``user_id``).
 
     Mixed into the retrievers and memories so each option is a field (``top_k``, ``relativity``,
@@ -109,36 +108,6 @@ class RecallOptions(BaseModel):
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    cube_ids: list[str] | None = Field(default=None, description="Readable cubes; default [user_id].")
-    session_id: str | None = Field(default=None, description="Conversation id (boosts same-session memories).")
-    mode: Literal["fast", "fine", "mixture"] = "fast"
-    relativity: float = Field(default=0.45, ge=0.0, le=1.0, description="Minimum relevance in [0, 1].")
-    top_k: int = Field(default=9, ge=0, le=MAX_LIMIT)
-    preference_top_k: int = Field(default=9, ge=0, le=MAX_LIMIT)
-    tool_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT)
-    skill_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT)
-    include_preference: bool = True
-    include_tool_memory: bool = True
-    include_skill: bool = True
-    memory_types: list[MemoryType] | None = None
-    filter: dict[str, Any] | None = Field(default=None, description="MemOS filter DSL (see core.filters).")
-    reference_time: datetime | None = None
-    character: str | None = None
-    dedup: Literal["mmr", "sim", "no"] | None = "mmr"
-    include_linked_new_from_invalid: bool = False
-    associative: bool = False
-    recall_deep: int = Field(default=1, ge=0, le=3)
-    use_common_sense: bool = True
-    use_global_common_sense: bool = True
-    use_agent_common_sense: bool = False
-    common_sense_ids: list[str] | None = None
-    knowledge_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT)
-    include_archived: bool = False
-    detailed: bool = False
-    language: str | None = None
-    conversation_id: str | None = Field(default=None, description="Soft boost for info.conversation_id matches.")
-    reinforce: bool = Field(default=True, description="Recall strengthens what it returns.")
 
     def recall_options(self) -> dict[str, Any]:
         """The option values (only :class:`RecallOptions` fields, never the subclass's own fields)."""

@@ -122,15 +122,16 @@ class MemorizeResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
-class RecallRequest(BaseModel):
-    """Recall for a query (MemOS search / MemnetAI ``/v1/recall``)."""
+class RecallOptions(BaseModel):
+    """Every recall option except the query, the owner and the chat history.
 
-    query: str = Field(min_length=1, max_length=60_000)
-    user_id: str = Field(min_length=1, max_length=256)
-    cube_ids: list[str] | None = None  # readable cubes; default [user_id]
-    session_id: str | None = None
+    The framework faces expose these as their own fields (``memos_integrations.integrations``).
+    """
+
+    cube_ids: list[str] | None = Field(default=None, description="Readable cubes; default [user_id].")
+    session_id: str | None = Field(default=None, description="Conversation id (boosts same-session memories).")
     mode: Literal["fast", "fine", "mixture"] = "fast"
-    relativity: float = Field(default=0.45, ge=0.0, le=1.0)
+    relativity: float = Field(default=0.45, ge=0.0, le=1.0, description="Minimum relevance in [0, 1].")
     top_k: int = Field(default=9, ge=0, le=MAX_LIMIT)
     preference_top_k: int = Field(default=9, ge=0, le=MAX_LIMIT)
     tool_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT)
@@ -139,9 +140,8 @@ class RecallRequest(BaseModel):
     include_tool_memory: bool = True
     include_skill: bool = True
     memory_types: list[MemoryType] | None = None
-    filter: dict[str, Any] | None = None
+    filter: dict[str, Any] | None = Field(default=None, description="MemOS filter DSL (see core.filters).")
     reference_time: datetime | None = None
-    chat_history: list[ChatMessage] | None = None
     character: str | None = None
     dedup: Literal["mmr", "sim", "no"] | None = "mmr"
     include_linked_new_from_invalid: bool = False
@@ -155,8 +155,16 @@ class RecallRequest(BaseModel):
     include_archived: bool = False
     detailed: bool = False
     language: str | None = None
-    conversation_id: str | None = None  # soft boost for memories whose info.conversation_id matches
-    reinforce: bool = True  # recall strengthens what it returns (counters updated in the background)
+    conversation_id: str | None = Field(default=None, description="Soft boost for info.conversation_id matches.")
+    reinforce: bool = Field(default=True, description="Recall strengthens what it returns (in the background).")
+
+
+class RecallRequest(RecallOptions):
+    """Recall for a query (MemOS search / MemnetAI ``/v1/recall``)."""
+
+    query: str = Field(min_length=1, max_length=60_000)
+    user_id: str = Field(min_length=1, max_length=256)
+    chat_history: list[ChatMessage] | None = None
 
     @property
     def readable_cube_ids(self) -> list[str]:
