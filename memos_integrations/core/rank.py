@@ -46,9 +46,9 @@ KNOWN_RANGES: dict[str, tuple[float, float]] = {
 class RankWeights:
     """Weights of the final ranking score (same defaults for every data set and language)."""
 
-    vector: float = 0.70
-    bm25: float = 0.30
-    bm25_k: float = 15.0  # BM25 score at which the lexical signal counts half
+    vector: float = 0.60
+    bm25: float = 0.40
+    bm25_k: float = 10.0  # BM25 score at which the lexical signal counts half
     bm25_relativity: float = 0.5  # how much a perfect lexical match lifts relativity
     impression: float = 0.02
     session: float = 0.05
