@@ -41,7 +41,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -61,7 +60,7 @@ CACHE = Path.home() / ".cache" / "memos-integrations" / "bench"
 PREFIX = "Perf"
 BATCH = 64
 
-from perf_corpus import Pool, Query, load_bases, make_messages, make_queries, random_time  # noqa: E402
+from perf_corpus import Pool, Query, load_bases, make_messages, make_queries, random_time
 
 LOG_T0 = time.perf_counter()
 
@@ -477,8 +476,9 @@ def machine_info(weaviate_version: str, model: str) -> dict[str, str]:
                 break
     except OSError:
         pass
-    import mem0  # noqa: F401
     from importlib.metadata import version
+
+    import mem0  # noqa: F401
 
     return {
         "CPU": f"{cpu}, {os.cpu_count()} logical cores",
@@ -537,7 +537,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def main() -> None:  # noqa: PLR0915 - a linear script
+def main() -> None:
     args = parse_args()
     if args.serve_port:
         serve(args.serve_port)

@@ -17,9 +17,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from memos_integrations.config import Settings  # noqa: E402
-from memos_integrations.core import embedded  # noqa: E402
-from memos_integrations.core.store import MemoryStore  # noqa: E402
+from memos_integrations.config import Settings
+from memos_integrations.core import embedded
+from memos_integrations.core.store import MemoryStore
 
 
 def _free_port() -> int:
@@ -83,7 +83,7 @@ def hash_engine(weaviate_client):  # type: ignore[no-untyped-def]
 # an OpenAI-compatible stub chat model (fake LLM) on another port.
 
 
-from starlette.requests import Request as StubRequest  # noqa: E402 - resolved by the stub's annotations
+from starlette.requests import Request as StubRequest
 
 
 class _ThreadedUvicorn:

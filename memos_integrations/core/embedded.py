@@ -129,7 +129,7 @@ def _download(target: Path, version: str, log: Callable[[str], None], timeout: f
     log(f"Downloading {url}")
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "weaviate.tgz"
-        with urllib.request.urlopen(url, timeout=timeout) as response, archive.open("wb") as out:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=timeout) as response, archive.open("wb") as out:
             shutil.copyfileobj(response, out)
         with tarfile.open(archive) as tar:
             tar.extract("weaviate", path=tmp, filter="data")
@@ -144,7 +144,7 @@ def _go_build(target: Path, version: str, log: Callable[[str], None]) -> None:
         env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"}
         cmd = [go, "install", "-trimpath", "-ldflags", "-s -w", f"{GO_PACKAGE}@v{version}"]
         log("Running: " + " ".join(cmd) + "  (a cold build takes a few minutes)")
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise WeaviateInstallError(f"`go install` failed: {proc.stderr.strip()[-2000:]}")
         _copy_gse_dictionary(go, version, target.parent, env)
@@ -153,7 +153,7 @@ def _go_build(target: Path, version: str, log: Callable[[str], None]) -> None:
 
 def _copy_gse_dictionary(go: str, version: str, binary_dir: Path, env: dict[str, str]) -> None:
     """Copy the Chinese dictionary of the gse module the server was built with next to it."""
-    modcache = subprocess.run([go, "env", "GOMODCACHE"], env=env, capture_output=True, text=True,  # noqa: S603
+    modcache = subprocess.run([go, "env", "GOMODCACHE"], env=env, capture_output=True, text=True,
                               check=True).stdout.strip()
     gomod = Path(modcache) / f"github.com/weaviate/weaviate@v{version}" / "go.mod"
     gse_version = next(
@@ -165,7 +165,7 @@ def _copy_gse_dictionary(go: str, version: str, binary_dir: Path, env: dict[str,
     relative = Path(f"github.com/go-ego/gse@{gse_version}") / "data" / "dict" / "zh"
     source = Path(modcache) / relative
     if not source.is_dir():
-        subprocess.run([go, "mod", "download", f"github.com/go-ego/gse@{gse_version}"], env=env,  # noqa: S603
+        subprocess.run([go, "mod", "download", f"github.com/go-ego/gse@{gse_version}"], env=env,
                        capture_output=True, check=True, cwd=binary_dir)
     destination = runtime_dir(binary_dir, version) / relative
     if destination.exists():
@@ -257,7 +257,7 @@ class _Embedded(EmbeddedV4):
         self.log_path = Path(self.options.persistence_data_path).parent / "weaviate.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603
+        self.process = subprocess.Popen(
             [str(self._weaviate_binary_path), "--host", self.options.hostname, "--port", str(self.options.port),
              "--scheme", "http", "--read-timeout=600s", "--write-timeout=600s"],
             env=env,

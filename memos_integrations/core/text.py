@@ -67,7 +67,7 @@ def _parse_cached(text: str) -> datetime | None:
     return parsed
 
 
-def parse_when(value: str | datetime | int | float | None) -> datetime | None:
+def parse_when(value: str | datetime | float | None) -> datetime | None:
     """A message time (ISO text, free text such as '1:56 pm on 8 May, 2023', Unix time) as aware UTC."""
     if value is None or value == "":
         return None
