@@ -13,6 +13,7 @@ loopback).
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -80,7 +81,7 @@ def principal_for(api_keys: dict[str, dict[str, object]], header: str | None) ->
     key = parse_authorization(header)
     if key is None:
         raise AuthenticationError("missing API key: send 'Authorization: Token <key>' (or 'Bearer <key>')")
-    grant = api_keys.get(key)
+    grant = next((g for k, g in api_keys.items() if hmac.compare_digest(k.encode(), key.encode())), None)
     if grant is None:
         raise AuthenticationError("invalid API key")
     users = grant.get("users") or []
