@@ -128,3 +128,13 @@ def test_paging_and_count(store: MemoryStore, cube: str) -> None:
     assert len(page2) == 3 and len(page3) == 1
     assert not {r.id for r in page1} & {r.id for r in page2}
     assert store.count(cube, memory_types=[MemoryType.PREFERENCE]) == 0
+
+
+def test_setup_from_several_processes_at_once(weaviate_client) -> None:  # type: ignore[no-untyped-def]
+    """Server workers start together: concurrent setup() on a fresh prefix must all succeed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stores = [MemoryStore(weaviate_client, prefix="Race") for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda s: s.setup(), stores))
+    assert stores[0].schema_version() == 1

@@ -9,6 +9,7 @@ every read can be restricted to it.
 from __future__ import annotations
 
 import json
+import time
 import logging
 import re
 import uuid as uuidlib
@@ -254,12 +255,28 @@ class MemoryStore:
                     continue
                 else:
                     raise StorageError(f"could not create collection {name}: {exc}") from exc
+        deadline = time.monotonic() + 30
+        while True:  # a collection another process just created may not be queryable here yet
+            try:
+                self._record_schema_version(zh)
+                return
+            except WeaviateBaseError as exc:
+                if time.monotonic() > deadline or "non-existing index" not in str(exc):
+                    raise StorageError(f"could not record the schema version: {exc}") from exc
+                time.sleep(0.2)
+
+    def _record_schema_version(self, zh: Tokenization | None) -> None:
         meta_id = uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"memos-integrations/{self.prefix}/schema")
         current = self.meta.query.fetch_object_by_id(meta_id)
         if current is None:
-            self.meta.data.insert({"schema_version": SCHEMA_VERSION, "zh_tokenization": str(zh or "gse_ch")},
-                                  uuid=meta_id)
-        elif current.properties.get("schema_version") != SCHEMA_VERSION:
+            try:
+                self.meta.data.insert({"schema_version": SCHEMA_VERSION, "zh_tokenization": str(zh or "gse_ch")},
+                                      uuid=meta_id)
+            except WeaviateBaseError as exc:  # another process (server worker) recorded it first
+                if "already exists" not in str(exc).lower():
+                    raise
+                current = self.meta.query.fetch_object_by_id(meta_id)
+        if current is not None and current.properties.get("schema_version") != SCHEMA_VERSION:
             raise ConfigurationError(
                 f"the Weaviate schema is version {current.properties.get('schema_version')}, this package "
                 f"expects {SCHEMA_VERSION}; use a new collection prefix or migrate the data"
