@@ -1,4 +1,4 @@
-"""The LangChain / LlamaIndex examples run end to end (subprocess, own embedded Weaviate on a temp
+"""The LangGraph, LangChain and LlamaIndex examples run end to end (subprocess, own embedded Weaviate on a temp
 data dir and free ports, fake LLMs, offline)."""
 
 from __future__ import annotations
@@ -20,14 +20,21 @@ FRAMEWORK_EXAMPLES = {
 }
 
 
+#: LangGraph examples -> a line their output must contain
+LANGGRAPH_EXAMPLES = {
+    "langgraph_chatbot.py": "memory prompt not persisted",
+    "langgraph_subgraph_agent.py": "tool memories:",
+    "langgraph_store_agent.py": "namespaces:",
+}
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("name", sorted(FRAMEWORK_EXAMPLES))
-def test_framework_example_runs(name: str, tmp_path: Path) -> None:
+def _run_example(name: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "MEMOS_DATA_DIR": str(tmp_path / "data"),
@@ -41,5 +48,18 @@ def test_framework_example_runs(name: str, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(EXAMPLES / name)], check=False, env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+@pytest.mark.parametrize("name", sorted(LANGGRAPH_EXAMPLES))
+def test_langgraph_example_runs(name: str, tmp_path: Path) -> None:
+    """fake LLM (offline default of the examples), real embedded Weaviate."""
+    proc = _run_example(name, tmp_path)
+    assert LANGGRAPH_EXAMPLES[name] in proc.stdout
+
+
+@pytest.mark.parametrize("name", sorted(FRAMEWORK_EXAMPLES))
+def test_framework_example_runs(name: str, tmp_path: Path) -> None:
+    proc = _run_example(name, tmp_path)
     assert FRAMEWORK_EXAMPLES[name] in proc.stdout
     assert "From memory:" in proc.stdout  # a fact from one conversation reached another
