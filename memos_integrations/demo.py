@@ -11,6 +11,7 @@ import time
 import uuid
 
 from memos_integrations.core.engine import MemoryEngine
+from memos_integrations.core.recall import flush_reinforcement
 from memos_integrations.core.requests import MemorizeRequest, RecallRequest
 
 CONVERSATIONS = {
@@ -57,5 +58,6 @@ def run_demo(language: str = "en") -> None:
         print("\n--- memoryPrompt ---")
         print(found.memory_prompt)
     finally:
+        flush_reinforcement(engine)  # recall's background counter updates, before the cleanup
         engine.store.delete_where([user], user_id=user)
         engine.close()

@@ -35,3 +35,11 @@ def test_async_memorize_task_completes_and_is_idempotent(hash_engine: MemoryEngi
     assert hash_engine.wait_for_tasks(task_ids=[first.task_id], timeout=30)
     assert hash_engine.get_task(first.task_id).status is TaskStatus.COMPLETED
     assert hash_engine.store.count(cube) == 1
+
+
+def test_message_without_chat_time_inherits_the_previous_one(hash_engine: MemoryEngine, cube: str) -> None:
+    result = hash_engine.memorize(MemorizeRequest(user_id="u3", cube_ids=[cube], messages=[
+        {"role": "user", "content": "We adopted a puppy", "chat_time": "2024-05-01T10:00:00+00:00"},
+        {"role": "assistant", "content": "Congratulations on the puppy!"},
+    ]))
+    assert [m.happened_at.isoformat() for m in result.memories] == ["2024-05-01T10:00:00+00:00"] * 2

@@ -138,3 +138,13 @@ def test_setup_from_several_processes_at_once(weaviate_client) -> None:  # type:
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda s: s.setup(), stores))
     assert stores[0].schema_version() == 1
+
+
+def test_update_of_a_deleted_memory_is_not_found(store: MemoryStore, cube: str) -> None:
+    from memos_integrations.errors import NotFoundError
+
+    r = rec(cube, "short-lived", [1, 0, 0, 0])
+    store.insert(r)
+    assert store.delete([r.id]) == 1
+    with pytest.raises(NotFoundError, match=r.id):
+        store.update(cube, r.id, impression=2.0)

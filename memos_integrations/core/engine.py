@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -20,6 +21,7 @@ from langchain_core.language_models import BaseChatModel
 
 from memos_integrations.config import Settings, get_settings
 from memos_integrations.core import fine as fine_mode
+from memos_integrations.core.keywords import warm_up
 from memos_integrations.core.memorize import idempotency_key, memorize_fast
 from memos_integrations.core.models import MemoryRecord, TaskRecord, TaskStatus
 from memos_integrations.core.recall import recall as run_recall
@@ -54,6 +56,8 @@ class MemoryEngine:
         # Cosine similarity of the embedding model mapped to [0, 1] relevance: (cos - lo) / (hi - lo).
         self.relativity_range = relativity_range or getattr(self.embeddings, "relativity_range", (0.0, 1.0))
         self.tasks = TaskRunner(store, self._run_task, workers=task_workers or self.settings.task_workers)
+        # jieba loads its dictionary (~1 s) lazily; do it now, off the first Chinese recall's path
+        threading.Thread(target=warm_up, name="memos-jieba-warm-up", daemon=True).start()
         if start_tasks:
             self.tasks.recover()
 

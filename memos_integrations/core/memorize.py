@@ -70,6 +70,7 @@ def raw_records(request: MemorizeRequest, *, max_chars: int, task_id: str = "") 
     now = utcnow()
     records: list[MemoryRecord] = []
     key = idempotency_key(request)
+    last_said = None  # a message without chat_time was said around the previous one that has it
     for position, message in enumerate(request.messages):
         if message.role in ("system", "developer"):
             continue
@@ -77,7 +78,8 @@ def raw_records(request: MemorizeRequest, *, max_chars: int, task_id: str = "") 
         if not text:
             continue
         speaker = speaker_of(message)
-        happened = parse_when(message.chat_time) if message.chat_time else None
+        happened = parse_when(message.chat_time) if message.chat_time else last_said
+        last_said = happened
         info = {**request.info, **(message.info or {})}
         source = {
             "type": "chat",

@@ -44,6 +44,7 @@ from memos_integrations.core.prompt import build_memory_prompt
 from memos_integrations.core.requests import RecallItem, RecallRequest, RecallResult
 from memos_integrations.core.text import detect_language
 from memos_integrations.core.timecues import TimeWindow, find_time_window, time_boost
+from memos_integrations.errors import NotFoundError
 
 if TYPE_CHECKING:
     from memos_integrations.core.engine import MemoryEngine
@@ -120,6 +121,8 @@ def _schedule_reinforcement(engine: MemoryEngine, records: list[MemoryRecord]) -
         for record in snapshot:  # one batch per recall, off the response path
             try:
                 engine.store.update(record.cube_id, record.id, **rank.reinforce(record, now))
+            except NotFoundError:
+                logger.debug("memory %s was deleted before its recall counters were updated", record.id)
             except Exception:
                 logger.warning("reinforcing memory %s failed", record.id, exc_info=True)
 

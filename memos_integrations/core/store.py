@@ -9,9 +9,9 @@ every read can be restricted to it.
 from __future__ import annotations
 
 import json
-import time
 import logging
 import re
+import time
 import uuid as uuidlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -409,7 +409,8 @@ class MemoryStore:
         try:
             self.memories.with_tenant(tenant_name(cube_id)).data.update(uuid=memory_id, properties=props)
         except WeaviateBaseError as exc:
-            if "not found" in str(exc).lower() or "no object" in str(exc).lower():
+            text = str(exc).lower()
+            if "not found" in text or "no object" in text or "status code: 404" in text:
                 raise NotFoundError(f"memory {memory_id} not found in cube {cube_id}") from exc
             raise StorageError(f"update of memory {memory_id} failed: {exc}") from exc
 
