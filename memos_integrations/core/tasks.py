@@ -161,11 +161,21 @@ class TaskRunner:
                 open_tasks = [t for t in (self.store.get_task(i) for i in task_ids) if t and t.status in OPEN_STATES]
             else:
                 open_tasks = self.store.find_tasks(user_id=user_id, statuses=list(OPEN_STATES), limit=1)
+                if not open_tasks:
+                    # A filtered search may miss a task whose status is being rewritten; the tasks this
+                    # process is running are read by id, which is always current.
+                    open_tasks = [t for t in self._running_tasks() if user_id is None or t.user_id == user_id]
             if not open_tasks:
                 return True
             if time.monotonic() > deadline:
                 return False
             time.sleep(poll)
+
+    def _running_tasks(self) -> list[TaskRecord]:
+        with self._lock:
+            running = [task_id for task_id, future in self._futures.items() if not future.done()]
+        tasks = (self.store.get_task(task_id) for task_id in running)
+        return [t for t in tasks if t is not None and t.status in OPEN_STATES]
 
     def close(self, wait: bool = False) -> None:
         with self._lock:
