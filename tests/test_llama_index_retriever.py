@@ -1,4 +1,6 @@
-"""LlamaIndex MemoryRetriever and adapters on a real Weaviate (MockLLM / MockEmbedding as fakes)."""
+"""LlamaIndex MemoryRetriever and adapters against the real Weaviate server.
+
+Only the models are fakes here: LlamaIndex's MockLLM and MockEmbedding (fake LLM, fake embedder)."""
 
 from __future__ import annotations
 
