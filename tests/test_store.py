@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from memos_integrations.core.models import MemoryRecord, MemoryStatus, MemoryType
+from memos_integrations.core.schema import SCHEMA_VERSION
 from memos_integrations.core.store import MemoryStore
 from memos_integrations.errors import FilterError
 
@@ -18,7 +19,7 @@ def rec(cube: str, text: str, vec: list[float], user: str = "alice", **kw: objec
 def test_setup_is_idempotent(store: MemoryStore) -> None:
     store.setup()
     store.setup()
-    assert store.schema_version() == 1
+    assert store.schema_version() == SCHEMA_VERSION == 2
 
 
 def test_batch_insert_reports_the_invalid_object_and_stores_the_rest(store: MemoryStore, cube: str) -> None:
@@ -137,7 +138,7 @@ def test_setup_from_several_processes_at_once(weaviate_client) -> None:  # type:
     stores = [MemoryStore(weaviate_client, prefix="Race") for _ in range(4)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda s: s.setup(), stores))
-    assert stores[0].schema_version() == 1
+    assert stores[0].schema_version() == SCHEMA_VERSION
 
 
 def test_update_of_a_deleted_memory_is_not_found(store: MemoryStore, cube: str) -> None:

@@ -15,7 +15,12 @@ import re
 
 from weaviate.classes.config import Configure, DataType, Property, Tokenization
 
-SCHEMA_VERSION = 1
+#: 1: per-field properties only. 2: adds ``record_json``, the whole record as one JSON text, which
+#: every read fetches instead of ~30 separate properties (version 1 stores migrate in ``setup()``).
+SCHEMA_VERSION = 2
+
+#: The Memory property holding the whole record as compact JSON (see ``store.record_to_properties``).
+RECORD_JSON = "record_json"
 
 _TENANT_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
@@ -70,9 +75,17 @@ def _stored(name: str, data_type: DataType) -> Property:
     return _field(name, data_type, filterable=False)
 
 
+def record_json_property() -> Property:
+    """The whole record as one JSON text: reads fetch it (plus the authoritative ``status`` and
+    ``superseded_by``) instead of every property, which costs far less to marshal and decode.
+    Not indexed, so it adds no files per cube."""
+    return _blob(RECORD_JSON)
+
+
 def memory_properties(zh_tokenization: Tokenization) -> list[Property]:
     # Only what the filter DSL, recall and reconciliation filter on is indexed: every index is a
     # set of files per cube, and the open-file limit bounds how many cubes can be active at once.
+    # The per-field properties are written next to ``record_json`` for filters and BM25.
     return [
         _stored("cube_id", DataType.TEXT),  # the tenant is the cube; kept for returning
         _text("user_id"),
@@ -107,6 +120,7 @@ def memory_properties(zh_tokenization: Tokenization) -> list[Property]:
         _blob("sources_json"),
         _blob("extra_json"),
         _blob("change_log_json"),
+        record_json_property(),
     ]
 
 

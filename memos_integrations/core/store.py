@@ -8,12 +8,14 @@ every read can be restricted to it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
+import threading
 import time
 import uuid as uuidlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ import weaviate
 from weaviate.classes.config import Tokenization
 from weaviate.classes.data import DataObject
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
+from weaviate.classes.tenants import Tenant, TenantActivityStatus
 from weaviate.collections.classes.filters import _Filters
 from weaviate.exceptions import WeaviateBaseError
 
@@ -40,7 +43,14 @@ from memos_integrations.core.models import (
     TaskRecord,
     TaskStatus,
 )
-from memos_integrations.core.schema import SCHEMA_VERSION, collection_specs, has_cjk, tenant_name
+from memos_integrations.core.schema import (
+    RECORD_JSON,
+    SCHEMA_VERSION,
+    collection_specs,
+    has_cjk,
+    record_json_property,
+    tenant_name,
+)
 from memos_integrations.errors import (
     BatchInsertError,
     ConfigurationError,
@@ -54,6 +64,21 @@ logger = logging.getLogger(__name__)
 SearchMode = Literal["hybrid", "bm25", "vector"]
 TEXT_PROPERTIES = ["memory", "memory_zh", "key"]
 MAX_PAGE = 10_000
+#: What every memory read returns: the whole record as JSON plus the two properties that stay
+#: authoritative over it (status changes and supersession never depend on a blob being current).
+#: One text property decodes several times faster than the ~30 separate ones.
+READ_PROPERTIES = [RECORD_JSON, "status", "superseded_by"]
+_DATE_FIELDS = ("happened_at", "created_at", "updated_at", "last_recalled_at", "last_reinforced_at")
+_BLOB_EXCLUDE = {"id", "vector"}
+_MIGRATION_BATCH = 500
+
+#: Striped per-memory-id locks serialising the read-modify-write of ``MemoryStore.update`` inside
+#: this process (shared by every store instance, as they may point at the same data).
+_UPDATE_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _update_lock(memory_id: str) -> threading.Lock:
+    return _UPDATE_LOCKS[hash(str(memory_id).lower()) % len(_UPDATE_LOCKS)]
 
 
 @dataclass
@@ -79,6 +104,19 @@ def _iso(value: datetime | None) -> datetime | None:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def record_json(record: MemoryRecord) -> str:
+    """The record as compact JSON (every field but ``id`` and ``vector``), for ``record_json``.
+
+    Naive datetimes are stored as UTC, as the DATE properties are.
+    """
+    data = record.model_dump(mode="json", exclude=_BLOB_EXCLUDE, fallback=str)
+    for name in _DATE_FIELDS:
+        value = getattr(record, name)
+        if value is not None and value.tzinfo is None:
+            data[name] = value.replace(tzinfo=UTC).isoformat()
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def record_to_properties(record: MemoryRecord) -> dict[str, Any]:
@@ -113,6 +151,7 @@ def record_to_properties(record: MemoryRecord) -> dict[str, Any]:
         "sources_json": _json(record.sources),
         "extra_json": _json(record.extra),
         "change_log_json": _json([entry.model_dump(mode="json") for entry in record.change_log]),
+        RECORD_JSON: record_json(record),
     }
     for name in ("happened_at", "last_recalled_at", "last_reinforced_at"):
         value = getattr(record, name)
@@ -122,6 +161,25 @@ def record_to_properties(record: MemoryRecord) -> dict[str, Any]:
 
 
 def properties_to_record(uid: Any, props: dict[str, Any], vector: Any = None) -> MemoryRecord:
+    """A record from a stored object: from ``record_json`` when present (with ``status`` and
+    ``superseded_by`` taken from their own properties, which are authoritative), else from the
+    per-field properties (objects written before schema version 2)."""
+    vec = None
+    if isinstance(vector, dict):
+        vec = vector.get("default")
+    elif isinstance(vector, list):
+        vec = vector
+    blob = props.get(RECORD_JSON)
+    if blob:
+        data = json.loads(blob)
+        data["id"] = str(uid)
+        if props.get("status"):
+            data["status"] = props["status"]
+        data["superseded_by"] = props.get("superseded_by") or None
+        record = MemoryRecord.model_validate(data)
+        record.vector = vec
+        return record
+
     def load(name: str, default: Any) -> Any:
         raw = props.get(name)
         if not raw:
@@ -131,11 +189,6 @@ def properties_to_record(uid: Any, props: dict[str, Any], vector: Any = None) ->
         except (TypeError, ValueError):
             return default
 
-    vec = None
-    if isinstance(vector, dict):
-        vec = vector.get("default")
-    elif isinstance(vector, list):
-        vec = vector
     return MemoryRecord(
         id=str(uid),
         cube_id=props.get("cube_id") or "",
@@ -180,6 +233,10 @@ _UPDATABLE = {
 }
 
 
+def _lease_beat() -> str:
+    return f"migrating {uuidlib.uuid4().hex}"
+
+
 def _is_missing_tenant(exc: Exception) -> bool:
     text = str(exc).lower()
     return "tenant not found" in text or ("tenant" in text and "not found" in text) or "no tenant" in text
@@ -197,6 +254,9 @@ class MemoryStore:
         store.setup()
         store.insert(MemoryRecord(cube_id="alice", user_id="alice", memory="I live in Berlin"),)
     """
+
+    #: Seconds without a heartbeat after which another process's migration lease is taken over.
+    migration_stale_after: float = 30.0
 
     def __init__(
         self,
@@ -237,7 +297,11 @@ class MemoryStore:
     # schema
 
     def setup(self) -> None:
-        """Create every collection that is missing (idempotent) and record the schema version."""
+        """Create every collection that is missing (idempotent) and record the schema version.
+
+        A version 1 store is migrated in place (see :meth:`_migrate_to_v2`); several processes
+        may run this at once.
+        """
         zh = self._zh_tokenization
         existing = set(self.client.collections.list_all(simple=True))
         for name, spec in collection_specs(self.prefix, zh or Tokenization.GSE_CH).items():
@@ -265,10 +329,16 @@ class MemoryStore:
                     raise StorageError(f"could not record the schema version: {exc}") from exc
                 time.sleep(0.2)
 
+    def _meta_id(self, what: str = "schema") -> uuidlib.UUID:
+        return uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"memos-integrations/{self.prefix}/{what}")
+
     def _record_schema_version(self, zh: Tokenization | None) -> None:
-        meta_id = uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"memos-integrations/{self.prefix}/schema")
+        meta_id = self._meta_id()
         current = self.meta.query.fetch_object_by_id(meta_id)
         if current is None:
+            # A Memory collection may predate the version record (a run stopped in between).
+            if self._ensure_record_json_property():
+                self._backfill_record_json()
             try:
                 self.meta.data.insert({"schema_version": SCHEMA_VERSION, "zh_tokenization": str(zh or "gse_ch")},
                                       uuid=meta_id)
@@ -276,15 +346,142 @@ class MemoryStore:
                 if "already exists" not in str(exc).lower():
                     raise
                 current = self.meta.query.fetch_object_by_id(meta_id)
-        if current is not None and current.properties.get("schema_version") != SCHEMA_VERSION:
+        if current is None:
+            return
+        version = current.properties.get("schema_version")
+        if version == 1 and SCHEMA_VERSION == 2:
+            self._migrate_to_v2()
+        elif version != SCHEMA_VERSION:
             raise ConfigurationError(
-                f"the Weaviate schema is version {current.properties.get('schema_version')}, this package "
+                f"the Weaviate schema is version {version}, this package "
                 f"expects {SCHEMA_VERSION}; use a new collection prefix or migrate the data"
             )
 
+    def _migrate_to_v2(self) -> None:
+        """Schema 1 -> 2: add ``record_json`` to the Memory collection, write it for every memory
+        of every cube that lacks it, then record version 2.
+
+        One process migrates while the others wait: the first to insert the lease object (a second
+        Meta object, whose ``zh_tokenization`` carries a heartbeat) does the work; a lease whose
+        heartbeat stops for :attr:`migration_stale_after` seconds is taken over. The work itself is
+        idempotent (objects that have the blob are skipped; the blob is written with a partial
+        update, touching no other property and not the vector) and the version is recorded only
+        when every cube is done, so an interrupted run is resumed by the next ``setup()``.
+        """
+        lease_id = self._meta_id("migration")
+        while True:
+            try:
+                self.meta.data.insert({"schema_version": SCHEMA_VERSION, "zh_tokenization": _lease_beat()},
+                                      uuid=lease_id)
+                break
+            except WeaviateBaseError as exc:
+                if "already exists" not in str(exc).lower():
+                    raise
+            outcome = self._await_migration(lease_id)
+            if outcome == "done":
+                return
+            if outcome == "stale":
+                logger.warning("the schema migration of another process stopped; taking it over")
+                break
+            # "released": the holder gave up without finishing; try to take the lease
+        started = time.monotonic()
+        beat = self._heartbeat(lease_id)
+        try:
+            beat(force=True)
+            self._ensure_record_json_property()
+            written = self._backfill_record_json(beat)
+            self.meta.data.update(uuid=self._meta_id(), properties={"schema_version": SCHEMA_VERSION})
+        finally:
+            with contextlib.suppress(WeaviateBaseError):
+                self.meta.data.delete_by_id(lease_id)
+        logger.info("schema migrated to version 2: record_json written for %d memories in %.1fs",
+                    written, time.monotonic() - started)
+
+    def _await_migration(self, lease_id: uuidlib.UUID) -> Literal["done", "released", "stale"]:
+        """Wait while another process holds the migration lease."""
+        last_beat: Any = None
+        since = time.monotonic()
+        while True:
+            if self.schema_version() == SCHEMA_VERSION:
+                return "done"
+            lease = self.meta.query.fetch_object_by_id(lease_id)
+            if lease is None:
+                return "done" if self.schema_version() == SCHEMA_VERSION else "released"
+            beat = lease.properties.get("zh_tokenization")
+            if beat != last_beat:
+                last_beat, since = beat, time.monotonic()
+            elif time.monotonic() - since > self.migration_stale_after:
+                return "stale"
+            time.sleep(0.5)
+
+    def _heartbeat(self, lease_id: uuidlib.UUID, every: float = 2.0) -> Callable[..., None]:
+        last = [0.0]
+
+        def beat(force: bool = False) -> None:
+            now = time.monotonic()
+            if force or now - last[0] >= every:
+                last[0] = now
+                try:
+                    self.meta.data.update(uuid=lease_id, properties={"zh_tokenization": _lease_beat()})
+                except WeaviateBaseError:  # a lease taken over and released meanwhile: keep going
+                    logger.debug("migration heartbeat failed", exc_info=True)
+
+        return beat
+
+    def _ensure_record_json_property(self) -> bool:
+        """Add ``record_json`` to an existing Memory collection lacking it. True when it was added."""
+        def present() -> bool:
+            return any(p.name == RECORD_JSON for p in self.memories.config.get().properties)
+
+        if present():
+            return False
+        try:
+            self.memories.config.add_property(record_json_property())
+        except WeaviateBaseError as exc:  # another process added it first
+            if not present():
+                raise StorageError(f"could not add the {RECORD_JSON} property: {exc}") from exc
+            return False
+        return True
+
+    def _backfill_record_json(self, beat: Callable[[], None] = lambda: None) -> int:
+        """Write ``record_json`` for every stored memory lacking it. Returns how many were written."""
+        written = 0
+        for tenant, info in self.memories.tenants.get().items():
+            coll = self.memories.with_tenant(tenant)
+            pending: list[tuple[Any, str]] = []
+            for obj in coll.iterator(cache_size=_MIGRATION_BATCH):
+                beat()
+                if obj.properties.get(RECORD_JSON):
+                    continue
+                pending.append((obj.uuid, record_json(properties_to_record(obj.uuid, obj.properties))))
+                if len(pending) >= _MIGRATION_BATCH:
+                    written += self._write_blobs(coll, pending)
+                    pending = []
+            if pending:
+                written += self._write_blobs(coll, pending)
+            if info.activity_status is not TenantActivityStatus.ACTIVE:
+                # Reading it activated the cube; leave it as it was (active cubes hold files open).
+                with contextlib.suppress(WeaviateBaseError):
+                    self.memories.tenants.update(Tenant(name=tenant, activity_status=TenantActivityStatus.INACTIVE))
+        return written
+
+    def _write_blobs(self, coll: Any, blobs: Sequence[tuple[Any, str]]) -> int:
+        # Partial updates, in parallel: the client has no batch *update*, and a batch insert would
+        # replace whole objects (racing with concurrent writers of other properties).
+        def write(item: tuple[Any, str]) -> int:
+            uid, blob = item
+            try:
+                coll.data.update(uuid=uid, properties={RECORD_JSON: blob})
+            except WeaviateBaseError as exc:
+                if "not found" in str(exc).lower() or "status code: 404" in str(exc).lower():
+                    return 0  # deleted meanwhile
+                raise
+            return 1
+
+        return sum(self._pool.map(write, blobs))
+
     def schema_version(self) -> int | None:
-        meta_id = uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"memos-integrations/{self.prefix}/schema")
-        obj = self.meta.query.fetch_object_by_id(meta_id)
+        obj = self.meta.query.fetch_object_by_id(self._meta_id())
         return None if obj is None else int(obj.properties["schema_version"])
 
     def drop(self) -> None:
@@ -373,7 +570,16 @@ class MemoryStore:
         return None
 
     def update(self, cube_id: str, memory_id: str, **changes: Any) -> None:
-        """Partial update of a memory (status, impression, counters, change log ...)."""
+        """Partial update of a memory (status, impression, counters, change log ...).
+
+        The changed properties and the rewritten ``record_json`` go out in one write, after reading
+        the current record under a per-memory lock, so concurrent updates within this process never
+        undo each other's fields. Across processes the blob is last-writer-wins: two processes
+        updating different fields of one memory at the same moment (say recall counters and
+        reinforcement) can leave one change only in its own property, not in the blob that reads
+        use. ``status`` and ``superseded_by`` are safe from this: reads take them from their own
+        properties, which only the updates that change them write.
+        """
         unknown = set(changes) - _UPDATABLE
         if unknown:
             raise InvalidRequestError(f"cannot update field(s) {sorted(unknown)}")
@@ -397,22 +603,25 @@ class MemoryStore:
                 props[name] = _iso(value)
             else:
                 props[name] = value
-        if "memory" in changes or "key" in changes:
-            current = self.get(memory_id, cube_ids=[cube_id])
+        coll = self.memories.with_tenant(tenant_name(cube_id))
+        with _update_lock(memory_id):
+            current = self._read(coll, memory_id)
             if current is None:
                 raise NotFoundError(f"memory {memory_id} not found in cube {cube_id}")
-            text = MemoryRecord(
-                cube_id=cube_id, user_id="", key=changes.get("key", current.key),
-                memory=changes.get("memory", current.memory),
-            ).text
-            props["memory_zh"] = text if has_cjk(text) else ""
-        try:
-            self.memories.with_tenant(tenant_name(cube_id)).data.update(uuid=memory_id, properties=props)
-        except WeaviateBaseError as exc:
-            text = str(exc).lower()
-            if "not found" in text or "no object" in text or "status code: 404" in text:
-                raise NotFoundError(f"memory {memory_id} not found in cube {cube_id}") from exc
-            raise StorageError(f"update of memory {memory_id} failed: {exc}") from exc
+            try:
+                updated = MemoryRecord.model_validate({**current.model_dump(), **changes})
+            except ValueError as exc:
+                raise InvalidRequestError(f"invalid update of memory {memory_id}: {exc}") from exc
+            if "memory" in changes or "key" in changes:
+                props["memory_zh"] = updated.text if has_cjk(updated.text) else ""
+            props[RECORD_JSON] = record_json(updated)
+            try:
+                coll.data.update(uuid=memory_id, properties=props)
+            except WeaviateBaseError as exc:
+                text = str(exc).lower()
+                if "not found" in text or "no object" in text or "status code: 404" in text:
+                    raise NotFoundError(f"memory {memory_id} not found in cube {cube_id}") from exc
+                raise StorageError(f"update of memory {memory_id} failed: {exc}") from exc
 
     def update_vector(self, cube_id: str, memory_id: str, vector: list[float]) -> None:
         self.memories.with_tenant(tenant_name(cube_id)).data.update(uuid=memory_id, vector=vector)
@@ -480,20 +689,44 @@ class MemoryStore:
         cube = self.cube_of(memory_id)
         if cube is None or (cube_ids is not None and cube not in cube_ids):
             return None
+        record = self._read(self.memories.with_tenant(tenant_name(cube)), memory_id, include_vector=include_vector)
+        if record is None:
+            return None
+        if user_id is not None and record.user_id != user_id:
+            return None
+        return record
+
+    def _read(self, coll: Any, memory_id: str, *, include_vector: bool = False) -> MemoryRecord | None:
+        """One memory of a cube's collection by id, or None."""
         try:
-            obj = self.memories.with_tenant(tenant_name(cube)).query.fetch_object_by_id(
-                memory_id, include_vector=include_vector
-            )
+            uuidlib.UUID(str(memory_id))
+        except ValueError:
+            return None
+        try:
+            obj = coll.query.fetch_object_by_id(memory_id, include_vector=include_vector,
+                                                return_properties=READ_PROPERTIES)
+            if obj is not None and not obj.properties.get(RECORD_JSON):  # written before schema 2
+                obj = coll.query.fetch_object_by_id(memory_id, include_vector=include_vector)
         except WeaviateBaseError as exc:
             if _is_missing_tenant(exc):
                 return None
             raise StorageError(f"read of memory {memory_id} failed: {exc}") from exc
         if obj is None:
             return None
-        record = properties_to_record(obj.uuid, obj.properties, obj.vector if include_vector else None)
-        if user_id is not None and record.user_id != user_id:
-            return None
-        return record
+        return properties_to_record(obj.uuid, obj.properties, obj.vector if include_vector else None)
+
+    def _records(self, coll: Any, objects: Sequence[Any], *, include_vector: bool) -> list[MemoryRecord]:
+        """Records of objects read with ``READ_PROPERTIES``, in order. An object without
+        ``record_json`` (written by an older version after the migration) is read again in full."""
+        full: dict[str, dict[str, Any]] = {}
+        missing = [o.uuid for o in objects if not o.properties.get(RECORD_JSON)]
+        if missing:
+            reply = coll.query.fetch_objects(filters=Filter.by_id().contains_any(missing), limit=len(missing))
+            full = {str(o.uuid): o.properties for o in reply.objects}
+        return [
+            properties_to_record(o.uuid, full.get(str(o.uuid), o.properties), o.vector if include_vector else None)
+            for o in objects
+        ]
 
     def get_many(self, memory_ids: Sequence[str], cube_ids: Sequence[str] | None = None) -> list[MemoryRecord]:
         found = []
@@ -545,18 +778,20 @@ class MemoryStore:
         if limit < 1 or offset < 0:
             raise InvalidRequestError("limit must be >= 1 and offset >= 0")
         flt = self._where(filter, user_id=user_id, statuses=statuses, memory_types=memory_types, extra=where)
+        coll = self.memories.with_tenant(tenant_name(cube_id))
         try:
-            reply = self.memories.with_tenant(tenant_name(cube_id)).query.fetch_objects(
+            reply = coll.query.fetch_objects(
                 filters=flt,
                 offset=offset,
                 limit=min(limit, MAX_PAGE),
                 sort=Sort.by_property("created_at", ascending=not newest_first),
+                return_properties=READ_PROPERTIES,
             )
+            return self._records(coll, reply.objects, include_vector=False)
         except WeaviateBaseError as exc:
             if _is_missing_tenant(exc):
                 return []
             raise StorageError(f"listing cube {cube_id} failed: {exc}") from exc
-        return [properties_to_record(o.uuid, o.properties) for o in reply.objects]
 
     def count(
         self,
@@ -636,11 +871,13 @@ class MemoryStore:
                 reply = coll.query.bm25(
                     query=query or "", query_properties=TEXT_PROPERTIES, limit=limit, filters=flt,
                     return_metadata=MetadataQuery(score=True), include_vector=include_vector,
+                    return_properties=READ_PROPERTIES,
                 )
             elif mode == "vector":
                 reply = coll.query.near_vector(
                     near_vector=list(vector or []), limit=limit, filters=flt,
                     return_metadata=MetadataQuery(distance=True), include_vector=include_vector,
+                    return_properties=READ_PROPERTIES,
                 )
             else:
                 reply = coll.query.hybrid(
@@ -648,14 +885,15 @@ class MemoryStore:
                     alpha=alpha if vector is not None else 0.0, limit=limit, filters=flt,
                     query_properties=TEXT_PROPERTIES, fusion_type=HybridFusion.RELATIVE_SCORE,
                     return_metadata=MetadataQuery(score=True), include_vector=include_vector,
+                    return_properties=READ_PROPERTIES,
                 )
+            records = self._records(coll, reply.objects, include_vector=include_vector)
         except WeaviateBaseError as exc:
             if _is_missing_tenant(exc):
                 return []
             raise StorageError(f"search in cube {cube_id} failed: {exc}") from exc
         hits = []
-        for obj in reply.objects:
-            record = properties_to_record(obj.uuid, obj.properties, obj.vector if include_vector else None)
+        for obj, record in zip(reply.objects, records, strict=True):
             if mode == "vector":
                 distance = obj.metadata.distance or 0.0
                 hits.append(SearchHit(record=record, score=1.0 - distance, distance=distance))
@@ -705,14 +943,15 @@ class MemoryStore:
                 query=query, vector=list(vector), alpha=alpha, limit=limit, filters=flt,
                 query_properties=TEXT_PROPERTIES, fusion_type=HybridFusion.RELATIVE_SCORE,
                 return_metadata=MetadataQuery(score=True, explain_score=True), include_vector=True,
+                return_properties=READ_PROPERTIES,
             )
+            records = self._records(coll, reply.objects, include_vector=True)
         except WeaviateBaseError as exc:
             if _is_missing_tenant(exc):
                 return []
             raise StorageError(f"search in cube {cube_id} failed: {exc}") from exc
         hits = []
-        for obj in reply.objects:
-            record = properties_to_record(obj.uuid, obj.properties, obj.vector)
+        for obj, record in zip(reply.objects, records, strict=True):
             bm25 = _explained_bm25(obj.metadata.explain_score or "")
             hits.append(SearchHit(record=record, score=obj.metadata.score or 0.0, bm25_score=bm25))
         return hits
