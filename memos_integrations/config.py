@@ -66,6 +66,9 @@ class Settings(BaseSettings):
 
     max_content_chars: int = Field(default=192, validation_alias="MEMOS_MAX_CONTENT_CHARS")
     task_workers: int = Field(default=2, validation_alias="MEMOS_TASK_WORKERS")
+    #: Cubes kept loaded in Weaviate; least recently used ones beyond this are set INACTIVE
+    #: (reactivated on their next use). 0 = never deactivate.
+    max_active_cubes: int = Field(default=200, ge=0, validation_alias="MEMOS_MAX_ACTIVE_CUBES")
 
     @field_validator("chat_model_list", "api_keys", mode="before")
     @classmethod

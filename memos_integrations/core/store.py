@@ -51,6 +51,7 @@ from memos_integrations.core.schema import (
     record_json_property,
     tenant_name,
 )
+from memos_integrations.core.tenants import TenantActivity
 from memos_integrations.errors import (
     BatchInsertError,
     ConfigurationError,
@@ -266,6 +267,7 @@ class MemoryStore:
         zh_tokenization: Tokenization | None = None,
         owns_client: bool = False,
         vector_dim: int | None = None,
+        max_active_cubes: int | None = None,
     ) -> None:
         if not prefix or not prefix[0].isupper() or not prefix.isalnum():
             raise ConfigurationError("collection prefix must be alphanumeric and start with a capital letter")
@@ -282,10 +284,21 @@ class MemoryStore:
         self.messages = client.collections.use(f"{prefix}Message")
         self.tasks = client.collections.use(f"{prefix}Task")
         self.meta = client.collections.use(f"{prefix}Meta")
+        #: Bounds the cubes kept loaded in Weaviate (see :mod:`memos_integrations.core.tenants`).
+        self.activity = TenantActivity(
+            lambda: (self.memories, self.relations, self.messages),
+            get_settings().max_active_cubes if max_active_cubes is None else max_active_cubes,
+        )
+
+    def _tenant(self, collection: Any, tenant: str) -> Any:
+        """``collection.with_tenant(tenant)``, recording the use of the cube."""
+        self.activity.touch(tenant)
+        return collection.with_tenant(tenant)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> MemoryStore:
         settings = settings or get_settings()
+        kwargs.setdefault("max_active_cubes", settings.max_active_cubes)
         return cls(embedded.connect(settings), owns_client=True, **kwargs)
 
     def close(self) -> None:
@@ -524,7 +537,7 @@ class MemoryStore:
             if not objects:
                 continue
             try:
-                reply = self.memories.with_tenant(tenant).data.insert_many([o for _, o in objects])
+                reply = self._tenant(self.memories, tenant).data.insert_many([o for _, o in objects])
             except WeaviateBaseError as exc:
                 for i, _ in objects:
                     result.errors[i] = str(exc)
@@ -538,7 +551,7 @@ class MemoryStore:
                     stored.add(i)
             if failed_ids:  # Weaviate may keep an object whose vector-index write failed: remove it
                 try:
-                    self.memories.with_tenant(tenant).data.delete_many(where=Filter.by_id().contains_any(failed_ids))
+                    self._tenant(self.memories, tenant).data.delete_many(where=Filter.by_id().contains_any(failed_ids))
                 except WeaviateBaseError:  # e.g. the shard cannot open at all: the errors are reported below
                     logger.warning("cleanup of %d rejected objects in %s failed", len(failed_ids), tenant,
                                    exc_info=True)
@@ -603,7 +616,7 @@ class MemoryStore:
                 props[name] = _iso(value)
             else:
                 props[name] = value
-        coll = self.memories.with_tenant(tenant_name(cube_id))
+        coll = self._tenant(self.memories, tenant_name(cube_id))
         with _update_lock(memory_id):
             current = self._read(coll, memory_id)
             if current is None:
@@ -624,7 +637,7 @@ class MemoryStore:
                 raise StorageError(f"update of memory {memory_id} failed: {exc}") from exc
 
     def update_vector(self, cube_id: str, memory_id: str, vector: list[float]) -> None:
-        self.memories.with_tenant(tenant_name(cube_id)).data.update(uuid=memory_id, vector=vector)
+        self._tenant(self.memories, tenant_name(cube_id)).data.update(uuid=memory_id, vector=vector)
 
     def delete(self, memory_ids: Iterable[str], cube_id: str | None = None) -> int:
         """Delete memories by id (the cube is looked up when not given). Returns how many went."""
@@ -634,7 +647,7 @@ class MemoryStore:
             if cube is None:
                 continue
             try:
-                ok = self.memories.with_tenant(tenant_name(cube)).data.delete_by_id(memory_id)
+                ok = self._tenant(self.memories, tenant_name(cube)).data.delete_by_id(memory_id)
             except WeaviateBaseError as exc:
                 if _is_missing_tenant(exc):
                     continue
@@ -656,7 +669,7 @@ class MemoryStore:
             ids = [r.id for r in self.list(cube, filter=filter, user_id=user_id, statuses=None, limit=MAX_PAGE)]
             if not ids:
                 continue
-            coll = self.memories.with_tenant(tenant_name(cube))
+            coll = self._tenant(self.memories, tenant_name(cube))
             try:
                 reply = coll.data.delete_many(where=Filter.by_id().contains_any(ids))
             except WeaviateBaseError as exc:
@@ -689,7 +702,7 @@ class MemoryStore:
         cube = self.cube_of(memory_id)
         if cube is None or (cube_ids is not None and cube not in cube_ids):
             return None
-        record = self._read(self.memories.with_tenant(tenant_name(cube)), memory_id, include_vector=include_vector)
+        record = self._read(self._tenant(self.memories, tenant_name(cube)), memory_id, include_vector=include_vector)
         if record is None:
             return None
         if user_id is not None and record.user_id != user_id:
@@ -778,7 +791,7 @@ class MemoryStore:
         if limit < 1 or offset < 0:
             raise InvalidRequestError("limit must be >= 1 and offset >= 0")
         flt = self._where(filter, user_id=user_id, statuses=statuses, memory_types=memory_types, extra=where)
-        coll = self.memories.with_tenant(tenant_name(cube_id))
+        coll = self._tenant(self.memories, tenant_name(cube_id))
         try:
             reply = coll.query.fetch_objects(
                 filters=flt,
@@ -804,7 +817,7 @@ class MemoryStore:
     ) -> int:
         flt = self._where(filter, user_id=user_id, statuses=statuses, memory_types=memory_types)
         try:
-            reply = self.memories.with_tenant(tenant_name(cube_id)).aggregate.over_all(
+            reply = self._tenant(self.memories, tenant_name(cube_id)).aggregate.over_all(
                 total_count=True, filters=flt
             )
         except WeaviateBaseError as exc:
@@ -865,7 +878,7 @@ class MemoryStore:
         flt: _Filters | None,
         include_vector: bool,
     ) -> list[SearchHit]:
-        coll = self.memories.with_tenant(tenant_name(cube_id))
+        coll = self._tenant(self.memories, tenant_name(cube_id))
         try:
             if mode == "bm25":
                 reply = coll.query.bm25(
@@ -937,7 +950,7 @@ class MemoryStore:
     def _hybrid_cube(
         self, cube_id: str, query: str, vector: Sequence[float], limit: int, alpha: float, flt: _Filters | None,
     ) -> list[SearchHit]:
-        coll = self.memories.with_tenant(tenant_name(cube_id))
+        coll = self._tenant(self.memories, tenant_name(cube_id))
         try:
             reply = coll.query.hybrid(
                 query=query, vector=list(vector), alpha=alpha, limit=limit, filters=flt,
@@ -969,7 +982,7 @@ class MemoryStore:
             props["updated_at"] = _iso(rel.updated_at)
             by_tenant.setdefault(tenant_name(rel.cube_id), []).append(DataObject(properties=props, uuid=rel.id))
         for tenant, objects in by_tenant.items():
-            coll = self.relations.with_tenant(tenant)
+            coll = self._tenant(self.relations, tenant)
             for obj in objects:  # upsert: replace when the id exists
                 try:
                     exists = coll.data.exists(obj.uuid)
@@ -1001,7 +1014,7 @@ class MemoryStore:
         found: list[RelationRecord] = []
         for cube in dict.fromkeys(cube_ids):
             try:
-                reply = self.relations.with_tenant(tenant_name(cube)).query.fetch_objects(filters=flt, limit=limit)
+                reply = self._tenant(self.relations, tenant_name(cube)).query.fetch_objects(filters=flt, limit=limit)
             except WeaviateBaseError as exc:
                 if _is_missing_tenant(exc):
                     continue
@@ -1011,7 +1024,7 @@ class MemoryStore:
 
     def all_relations(self, cube_id: str, limit: int = 1000) -> list[RelationRecord]:
         try:
-            reply = self.relations.with_tenant(tenant_name(cube_id)).query.fetch_objects(limit=limit)
+            reply = self._tenant(self.relations, tenant_name(cube_id)).query.fetch_objects(limit=limit)
         except WeaviateBaseError as exc:
             if _is_missing_tenant(exc):
                 return []
@@ -1031,7 +1044,7 @@ class MemoryStore:
                 props["chat_time"] = _iso(msg.chat_time)
             by_tenant.setdefault(tenant_name(msg.cube_id), []).append(DataObject(properties=props, uuid=msg.id))
         for tenant, objects in by_tenant.items():
-            reply = self.messages.with_tenant(tenant).data.insert_many(objects)
+            reply = self._tenant(self.messages, tenant).data.insert_many(objects)
             real = {i: e for i, e in reply.errors.items() if "already exists" not in e.message}
             if real:
                 raise StorageError(f"message write failed: {next(iter(real.values())).message}")
@@ -1048,7 +1061,7 @@ class MemoryStore:
             parts.append(Filter.by_property("user_id").equal(user_id))
         flt = Filter.all_of(parts) if len(parts) > 1 else (parts[0] if parts else None)
         try:
-            reply = self.messages.with_tenant(tenant_name(cube_id)).query.fetch_objects(
+            reply = self._tenant(self.messages, tenant_name(cube_id)).query.fetch_objects(
                 filters=flt, limit=limit, offset=offset,
                 sort=Sort.by_property("created_at", ascending=True).by_property("seq", ascending=True),
             )
@@ -1067,7 +1080,7 @@ class MemoryStore:
         flt = Filter.by_property("session_id").equal(session_id) if session_id else Filter.by_property(
             "cube_id").equal(cube_id)
         try:
-            reply = self.messages.with_tenant(tenant_name(cube_id)).data.delete_many(where=flt)
+            reply = self._tenant(self.messages, tenant_name(cube_id)).data.delete_many(where=flt)
         except WeaviateBaseError as exc:
             if _is_missing_tenant(exc):
                 return 0
