@@ -267,3 +267,39 @@ def test_a_newer_schema_version_is_refused(weaviate_client) -> None:  # type: ig
     with pytest.raises(ConfigurationError, match="version 3"):
         MemoryStore(weaviate_client, prefix=prefix).setup()
     store.drop()
+
+
+def test_update_many_writes_blob_and_properties_and_keeps_the_vector(store: MemoryStore, cube: str) -> None:
+    a = full_record(cube, "Alice likes green tea", vec=[1.0, 0.0, 0.0, 0.0])
+    b = full_record(cube, "Alice lives in Lyon", vec=[0.0, 1.0, 0.0, 0.0])
+    store.insert_many([a, b]).raise_for_errors()
+    when = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+    missing = new_id()
+    gone = store.update_many(cube, {
+        a.id: {"recall_count": 7, "impression": 0.25, "last_recalled_at": when},
+        b.id: {"recall_count": 3},
+        missing: {"recall_count": 1},
+    })
+    assert gone == [missing]
+    got = store.get(a.id, [cube], include_vector=True)
+    assert got is not None and got.recall_count == 7 and got.impression == 0.25
+    assert got.last_recalled_at == when and got.memory == "Alice likes green tea"
+    assert got.vector == [1.0, 0.0, 0.0, 0.0]
+    # the individual properties moved with the blob (filters and sorting use them)
+    raw = store.memories.with_tenant(tenant_name(cube)).query.fetch_object_by_id(a.id)
+    assert raw is not None and raw.properties["recall_count"] == 7 and raw.properties["impression"] == 0.25
+    # the vector index still finds it
+    hits = store.search([cube], vector=[1.0, 0.0, 0.0, 0.0], mode="vector", limit=1)
+    assert [h.record.id for h in hits] == [a.id]
+    assert store.get(b.id, [cube]).recall_count == 3  # type: ignore[union-attr]
+    with pytest.raises(Exception, match="cannot update field"):
+        store.update_many(cube, {a.id: {"cube_id": "elsewhere"}})
+
+
+def test_update_many_of_a_memory_without_vector(store: MemoryStore, cube: str) -> None:
+    """No vector to write back: the change goes through update() (and must not deadlock)."""
+    rec = full_record(cube, "Alice has no vector")
+    rec.vector = None
+    store.insert_many([rec]).raise_for_errors()
+    assert store.update_many(cube, {rec.id: {"recall_count": 2}}) == []
+    assert store.get(rec.id, [cube]).recall_count == 2  # type: ignore[union-attr]

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,7 +44,6 @@ from memos_integrations.core.prompt import build_memory_prompt
 from memos_integrations.core.requests import RecallItem, RecallRequest, RecallResult
 from memos_integrations.core.text import detect_language
 from memos_integrations.core.timecues import TimeWindow, find_time_window, time_boost
-from memos_integrations.errors import NotFoundError
 
 if TYPE_CHECKING:
     from memos_integrations.core.engine import MemoryEngine
@@ -120,13 +119,16 @@ def _schedule_reinforcement(engine: MemoryEngine, records: list[MemoryRecord]) -
 
     def job() -> None:
         now = datetime.now(UTC)
-        for record in snapshot:  # one batch per recall, off the response path
+        by_cube: dict[str, dict[str, dict[str, Any]]] = {}
+        for record in snapshot:
+            by_cube.setdefault(record.cube_id, {})[record.id] = rank.reinforce(record, now)
+        for cube, changes in by_cube.items():  # one read and one batch write per cube, off the response path
             try:
-                engine.store.update(record.cube_id, record.id, **rank.reinforce(record, now))
-            except NotFoundError:
-                logger.debug("memory %s was deleted before its recall counters were updated", record.id)
+                gone = engine.store.update_many(cube, changes)
+                if gone:
+                    logger.debug("%d memories were deleted before their recall counters were updated", len(gone))
             except Exception:
-                logger.warning("reinforcing memory %s failed", record.id, exc_info=True)
+                logger.warning("reinforcing %d memories of cube %s failed", len(changes), cube, exc_info=True)
 
     future = state.background.submit(job)
     with state.lock:

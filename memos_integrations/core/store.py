@@ -636,6 +636,70 @@ class MemoryStore:
                     raise NotFoundError(f"memory {memory_id} not found in cube {cube_id}") from exc
                 raise StorageError(f"update of memory {memory_id} failed: {exc}") from exc
 
+    def update_many(self, cube_id: str, changes: dict[str, dict[str, Any]]) -> list[str]:
+        """Apply field changes to many memories of one cube in two requests: one read of the
+        current records and one batch write of the updated ones. Returns the ids not found.
+
+        Meant for bookkeeping such as recall counters: whole objects are written back with the
+        vector they have, which Weaviate recognises (the vector index is not touched). The stripe
+        locks of :meth:`update` are held from the read to the write, so updates in this process
+        never interleave; ``status`` and ``superseded_by`` are read in the same request, so another
+        process's status change is lost only if it lands in those few milliseconds.
+        """
+        if not changes:
+            return []
+        for fields in changes.values():
+            unknown = set(fields) - _UPDATABLE
+            if unknown:
+                raise InvalidRequestError(f"cannot update field(s) {sorted(unknown)}")
+        ids = [str(i) for i in changes]
+        coll = self._tenant(self.memories, tenant_name(cube_id))
+        locks = sorted({id(_update_lock(i)): _update_lock(i) for i in ids}.items())
+        in_place: dict[str, dict[str, Any]] = {}
+        for _, lock in locks:
+            lock.acquire()
+        try:
+            try:
+                reply = coll.query.fetch_objects(filters=Filter.by_id().contains_any(ids), limit=len(ids),
+                                                 include_vector=True, return_properties=READ_PROPERTIES)
+                current = {r.id: r for r in self._records(coll, reply.objects, include_vector=True)}
+            except WeaviateBaseError as exc:
+                if _is_missing_tenant(exc):
+                    return ids
+                raise StorageError(f"read of {len(ids)} memories in cube {cube_id} failed: {exc}") from exc
+            now = datetime.now(UTC)
+            updated: list[MemoryRecord] = []
+            for memory_id, fields in changes.items():
+                record = current.get(str(memory_id))
+                if record is None:
+                    continue
+                if record.vector is None:  # a whole-object write would drop the vector: update in place
+                    in_place[record.id] = fields
+                    continue
+                try:
+                    new = MemoryRecord.model_validate({**record.model_dump(), "updated_at": now, **fields})
+                except ValueError as exc:
+                    raise InvalidRequestError(f"invalid update of memory {memory_id}: {exc}") from exc
+                new.vector = record.vector  # not part of model_dump
+                updated.append(new)
+            if updated:
+                objects = [DataObject(properties=record_to_properties(r), uuid=r.id, vector=r.vector)
+                           for r in updated]
+                try:
+                    result = coll.data.insert_many(objects)
+                except WeaviateBaseError as exc:
+                    raise StorageError(f"update of {len(objects)} memories in cube {cube_id} failed: {exc}") from exc
+                if result.errors:
+                    first = next(iter(result.errors.values()))
+                    raise StorageError(f"update of {len(result.errors)} memories in cube {cube_id} failed: "
+                                       f"{first.message}")
+        finally:
+            for _, lock in reversed(locks):
+                lock.release()
+        for memory_id, fields in in_place.items():  # after releasing: update() takes the same locks
+            self.update(cube_id, memory_id, **fields)
+        return [i for i in ids if i not in current]
+
     def update_vector(self, cube_id: str, memory_id: str, vector: list[float]) -> None:
         self._tenant(self.memories, tenant_name(cube_id)).data.update(uuid=memory_id, vector=vector)
 
