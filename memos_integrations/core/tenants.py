@@ -97,5 +97,11 @@ class TenantActivity:
                            for name, t in present.items() if t.activity_status == TenantActivityStatus.ACTIVE]
                 if updates:
                     coll.tenants.update(updates)
-            except WeaviateBaseError as exc:  # offloading is an optimisation: log, never fail a request
-                log.warning("could not deactivate %d idle cube(s) in %s: %s", len(tenants), coll.name, exc)
+            except WeaviateBaseError:
+                # One cube still in use (a query running right now) fails the whole request: go one
+                # by one and leave the busy ones active. Offloading is an optimisation; never raise.
+                for tenant in tenants:
+                    try:
+                        coll.tenants.update(Tenant(name=tenant, activity_status=TenantActivityStatus.INACTIVE))
+                    except WeaviateBaseError as exc:
+                        log.debug("cube %s of %s stays active: %s", tenant, coll.name, exc)
