@@ -296,6 +296,24 @@ def insert_corpus(store: Any, pool: Pool, start: int, stop: int, cube_of: Callab
     return (stop - start) / max(store_seconds, 1e-9)
 
 
+def settle(pid: int, busy: float = 0.15, window: float = 1.0, max_wait: float = 180.0) -> float:
+    """Wait until the Weaviate process uses less than ``busy`` of a core over ``window`` seconds
+    (after a bulk insert it indexes and compacts in the background); returns the seconds waited."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    start = time.monotonic()
+    while time.monotonic() - start < max_wait:
+        before = cpu()
+        time.sleep(window)
+        if (cpu() - before) / window < busy:
+            break
+    return time.monotonic() - start
+
+
 def open_files(pid: int) -> tuple[int, int]:
     """(open file descriptors, soft RLIMIT_NOFILE) of a process."""
     try:
@@ -643,7 +661,8 @@ def main() -> None:
             log(f"scale {scale}: inserting {scale - have} memories (pooled vectors) ...")
             rate = insert_corpus(store, pool, have, scale, lambda _j: "big")
             have = scale
-            row: dict[str, Any] = {"scale": scale, "insert_rate": rate, "count": store.count("big")}
+            row: dict[str, Any] = {"scale": scale, "insert_rate": rate, "count": store.count("big"),
+                                   "settle_s": settle(wv_pid)}
             row["inproc"] = recall_inproc(engine, queries, "big", None, emb, store_acc)
             row["http"] = recall_http(base_url, queries, "big", None)
             row["app_mem"], row["wv_mem"] = proc_mem(app_proc.pid), proc_mem(wv_pid)
@@ -669,6 +688,7 @@ def main() -> None:
             offset = 10**7  # different substitutions than the one-cube corpus
             n_cubes, rate, fd_note = insert_cubes(store, pool, offset, n_cubes, per_cube, wv_pid)
             results["cubes_note"] = fd_note
+            results["cubes_settle_s"] = settle(wv_pid)
             rng = random.Random(5)
             one = [[f"cu{rng.randrange(n_cubes)}"] for _ in range(len(queries))]
             five = [[f"cu{c}" for c in rng.sample(range(n_cubes), 5)] for _ in range(len(queries))]
@@ -817,6 +837,10 @@ def render(args: argparse.Namespace, command: str, info: dict[str, str], r: dict
         L += [f"Pool embedding (batches of 256, this run): {r['pool']['size'] / r['pool']['embed_seconds']:.1f} "
               "sentences/s."]
     L += ["", "## 2. Recall latency, one cube (ms; in-process includes query embedding)", ""]
+    waits = ", ".join(f"{row['scale']}: {row.get('settle_s', 0):.0f} s" for row in r["scales"])
+    L += ["After each bulk insert the driver waits until Weaviate's own CPU use stays below 15% of a core "
+          f"for 1 s (it indexes and compacts in the background), then measures. Waited {waits}"
+          + (f"; many cubes: {r['cubes_settle_s']:.0f} s." if r.get("cubes_settle_s") is not None else "."), ""]
     rows = []
     for s in r["scales"]:
         i, h = s["inproc"], s["http"]
