@@ -654,7 +654,7 @@ class MemoryStore:
                 raise InvalidRequestError(f"cannot update field(s) {sorted(unknown)}")
         ids = [str(i) for i in changes]
         coll = self._tenant(self.memories, tenant_name(cube_id))
-        locks = sorted({id(_update_lock(i)): _update_lock(i) for i in ids}.items())
+        locks = sorted({id(lock): lock for lock in map(_update_lock, ids)}.items())
         in_place: dict[str, dict[str, Any]] = {}
         for _, lock in locks:
             lock.acquire()

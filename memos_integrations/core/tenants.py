@@ -17,6 +17,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import Any
 
 from weaviate.classes.tenants import Tenant, TenantActivityStatus
@@ -79,7 +80,7 @@ class TenantActivity:
                     excess = len(self._lru) - self.max_active
                     if excess <= 0:
                         return done
-                    victims = [t for t, _ in zip(self._lru, range(excess), strict=False)]
+                    victims = list(islice(self._lru, excess))
                     for t in victims:
                         del self._lru[t]
                 self._deactivate(victims)

@@ -114,6 +114,7 @@ class E5Weights:
             -1, self.hidden // _QK)
         self.position = self.f32("emb.pos").reshape(-1, self.hidden)
         self.token_type = self.f32("emb.type")[: self.hidden]
+        self.embed_norm = (self.f32("emb.ln.w"), self.f32("emb.ln.b"))
 
     def f32(self, name: str) -> npt.NDArray[np.float32]:
         offset, nbytes = self._tensors[name]
@@ -331,7 +332,7 @@ class E5Model:
         x = _dequantize(w.word[ids]) + w.position[:length][None] + w.token_type
         mean = x.mean(-1, keepdims=True)
         var = ((x - mean) ** 2).mean(-1, keepdims=True)
-        x = ((x - mean) / np.sqrt(var + w.eps) * w.f32("emb.ln.w") + w.f32("emb.ln.b")).astype(np.float32)
+        x = ((x - mean) / np.sqrt(var + w.eps) * w.embed_norm[0] + w.embed_norm[1]).astype(np.float32)
         bias = np.where(mask, 0.0, -1e9).astype(np.float32)[:, None, None, :]
         with self._lock:  # one inference at a time: each already uses every core
             hidden = self._session.run(None, {"x": x, "mask": bias})[0]
