@@ -152,7 +152,7 @@ def time_method(obj: Any, name: str) -> dict[str, float]:
 def serve(port: int) -> None:
     import uvicorn
 
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
     from memos_integrations.server.app import create_app
 
     engine = MemoryEngine.from_settings(prefix=PREFIX)
@@ -183,12 +183,12 @@ def start_app(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
 
 def recall_inproc(engine: Any, queries: list[Query], user: str, cubes: list[list[str]] | None,
                   emb: TimedEmbeddings, store_acc: dict[str, float]) -> dict[str, Any]:
-    from memos_integrations.core.requests import RecallRequest
+    from memos_integrations.domain.requests import RecallRequest
 
     for q in queries[:5]:  # warm-up
         engine.recall(RecallRequest(user_id=user, query=q.text, mode="fast",
                                     cube_ids=cubes[0] if cubes else None))
-    from memos_integrations.core.recall import flush_reinforcement
+    from memos_integrations.pipeline.recall import flush_reinforcement
 
     flush_reinforcement(engine)
     times, emb_ms, store_ms, hits = [], [], [], []
@@ -283,7 +283,7 @@ def concurrent_http(base: str, queries: list[Query], user: str, clients: int, ma
 
 
 def build_records(pool: Pool, start: int, stop: int, cube_of: Callable[[int], str]) -> list[Any]:
-    from memos_integrations.core.models import MemoryRecord, MemoryType
+    from memos_integrations.domain.models import MemoryRecord, MemoryType
 
     rng = random.Random(start)
     out = []
@@ -373,7 +373,7 @@ def insert_cubes(store: Any, pool: Pool, offset: int, n_cubes: int, per_cube: in
 
 
 def profile_recall(engine: Any, queries: list[Query], user: str, n: int = 30) -> str:
-    from memos_integrations.core.requests import RecallRequest
+    from memos_integrations.domain.requests import RecallRequest
 
     prof = cProfile.Profile()
     prof.enable()
@@ -610,10 +610,10 @@ def main() -> None:
     os.environ.pop("WEAVIATE_URL", None)
 
     from memos_integrations.config import get_settings
-    from memos_integrations.core import embedded
-    from memos_integrations.core.engine import MemoryEngine
-    from memos_integrations.core.requests import MemorizeRequest
-    from memos_integrations.core.store import MemoryStore
+    from memos_integrations.storage import embedded
+    from memos_integrations.engine import MemoryEngine
+    from memos_integrations.domain.requests import MemorizeRequest
+    from memos_integrations.storage.store import MemoryStore
     from memos_integrations.llm.embeddings import DEFAULT_MODEL_NAME, default_embeddings
 
     get_settings.cache_clear()
@@ -743,7 +743,7 @@ def main() -> None:
 
 def _multi_inproc(engine: Any, queries: list[Query], sets: list[list[str]], emb: TimedEmbeddings,
                   store_acc: dict[str, float]) -> dict[str, Any]:
-    from memos_integrations.core.requests import RecallRequest
+    from memos_integrations.domain.requests import RecallRequest
 
     times, emb_ms, store_ms = [], [], []
     for q, cubes in zip(queries[:5], sets, strict=False):

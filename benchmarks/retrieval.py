@@ -250,7 +250,7 @@ class Ours:
         self.engine = engine
 
     def search(self, cube: str, q: Question) -> tuple[list[str], list[str]]:
-        from memos_integrations.core.requests import RecallRequest
+        from memos_integrations.domain.requests import RecallRequest
 
         ref = datetime.fromisoformat(q.asked_at) if q.asked_at else None
         result = self.engine.recall(RecallRequest(
@@ -343,8 +343,8 @@ def start_store(args: argparse.Namespace, prefix: str) -> Any:
     import weaviate
 
     from memos_integrations.config import Settings
-    from memos_integrations.core import embedded
-    from memos_integrations.core.store import MemoryStore
+    from memos_integrations.storage import embedded
+    from memos_integrations.storage.store import MemoryStore
 
     if args.weaviate_url:
         settings = Settings(WEAVIATE_URL=args.weaviate_url)
@@ -364,7 +364,7 @@ def start_store(args: argparse.Namespace, prefix: str) -> Any:
 
 
 def memorize_conversation(engine: Any, cube: str, conv: Conversation) -> None:
-    from memos_integrations.core.requests import ChatMessage, MemorizeRequest
+    from memos_integrations.domain.requests import ChatMessage, MemorizeRequest
 
     for s in conv.sessions:
         if not s.turns:
@@ -376,7 +376,7 @@ def memorize_conversation(engine: Any, cube: str, conv: Conversation) -> None:
 
 def run(args: argparse.Namespace) -> str:
     from memos_integrations.config import Settings
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
 
     datasets = load([Path(p) for p in args.data])
     if not datasets:
@@ -389,7 +389,7 @@ def run(args: argparse.Namespace) -> str:
     systems_wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
     warm = engine.embeddings.embed_query("warm up")
     dim = len(warm)
-    from memos_integrations.core.keywords import warm_up
+    from memos_integrations.pipeline.keywords import warm_up
 
     warm_up()
 

@@ -21,7 +21,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
-from memos_integrations.core.engine import MemoryEngine
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.langchain import (
     MemoryMiddleware,
     MemoryRetriever,

@@ -13,8 +13,8 @@ import uuid
 from _example_models import chat_model
 from langgraph.checkpoint.memory import InMemorySaver
 
-from memos_integrations.core.engine import MemoryEngine
-from memos_integrations.core.recall import flush_reinforcement
+from memos_integrations.engine import MemoryEngine
+from memos_integrations.pipeline.recall import flush_reinforcement
 from memos_integrations.langgraph import build_memory_graph
 
 

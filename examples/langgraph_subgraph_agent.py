@@ -18,9 +18,9 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-from memos_integrations.core.engine import MemoryEngine
-from memos_integrations.core.recall import flush_reinforcement
-from memos_integrations.core.requests import MemorizeRequest, RecallRequest
+from memos_integrations.engine import MemoryEngine
+from memos_integrations.pipeline.recall import flush_reinforcement
+from memos_integrations.domain.requests import MemorizeRequest, RecallRequest
 from memos_integrations.langgraph import build_memory_graph
 
 

@@ -24,7 +24,7 @@ from llama_index.core.chat_engine import CondensePlusContextChatEngine, SimpleCh
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.memory import Memory
 
-from memos_integrations.core.engine import MemoryEngine
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.llama_index import MemoryRetriever, MemosMemory, MemosMemoryBlock
 
 # llama-index/pydantic internals warn about deprecated attributes while inspecting objects

@@ -1,7 +1,7 @@
 """memos-integrations: MemOS/MemnetAI-style long-term memory on Weaviate.
 
 The lifecycle is recall -> inject -> generate -> memorize. The engine lives in
-:mod:`memos_integrations.core`; framework faces in ``langgraph``, ``langchain``, ``llama_index``
+:mod:`memos_integrations.engine` (steps in ``pipeline``, Weaviate in ``storage``); framework faces in ``langgraph``, ``langchain``, ``llama_index``
 and ``server``.
 """
 

@@ -17,7 +17,7 @@ from memos_integrations.errors import MemosError
 
 
 def _weaviate_install(args: argparse.Namespace) -> int:
-    from memos_integrations.core.embedded import install_binary
+    from memos_integrations.storage.embedded import install_binary
 
     settings = get_settings()
     started = time.monotonic()
@@ -27,7 +27,7 @@ def _weaviate_install(args: argparse.Namespace) -> int:
 
 
 def _weaviate_start(args: argparse.Namespace) -> int:
-    from memos_integrations.core.embedded import ensure_embedded_server
+    from memos_integrations.storage.embedded import ensure_embedded_server
 
     settings = get_settings()
     server = ensure_embedded_server(settings)

@@ -2,7 +2,7 @@
 
 Besides the plain routes (``add``, ``search``, ``get_memory``, ``delete``, ``chat`` ...), it has
 ``memorize`` / ``recall`` / ``get_task`` / ``wait_for_tasks`` with the same signatures as
-:class:`~memos_integrations.core.engine.MemoryEngine`, so faces (LangGraph nodes, LangChain and
+:class:`~memos_integrations.engine.MemoryEngine`, so faces (LangGraph nodes, LangChain and
 LlamaIndex classes) can take a local engine or a remote server interchangeably.
 
 Example::
@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from memos_integrations.core.models import MemoryRecord, MemoryType, TaskRecord, TaskStatus
-from memos_integrations.core.requests import (
+from memos_integrations.domain.models import MemoryRecord, MemoryType, TaskRecord, TaskStatus
+from memos_integrations.domain.requests import (
     MemorizeRequest,
     MemorizeResult,
     RecallItem,

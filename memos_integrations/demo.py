@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from memos_integrations.core.engine import MemoryEngine
-from memos_integrations.core.recall import flush_reinforcement
-from memos_integrations.core.requests import MemorizeRequest, RecallRequest
+from memos_integrations.engine import MemoryEngine
+from memos_integrations.pipeline.recall import flush_reinforcement
+from memos_integrations.domain.requests import MemorizeRequest, RecallRequest
 
 CONVERSATIONS = {
     "en": (

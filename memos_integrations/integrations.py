@@ -3,7 +3,7 @@ options every retriever/memory exposes as fields, identity resolution and result
 
 Faces are thin: they translate framework types to :class:`RecallRequest` / :class:`MemorizeRequest`
 and back. Anything with ``recall`` / ``arecall`` / ``memorize`` / ``amemorize`` returning the engine's
-result types (the local :class:`~memos_integrations.core.engine.MemoryEngine` or a remote client)
+result types (the local :class:`~memos_integrations.engine.MemoryEngine` or a remote client)
 can be passed where an ``engine`` is expected.
 
 Example::
@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import AfterValidator, ConfigDict
 
-from memos_integrations.core.requests import (
+from memos_integrations.domain.requests import (
     ChatMessage,
     MemorizeRequest,
     MemorizeResult,
@@ -29,7 +29,7 @@ from memos_integrations.core.requests import (
     RecallRequest,
     RecallResult,
 )
-from memos_integrations.core.requests import RecallOptions as CoreRecallOptions
+from memos_integrations.domain.requests import RecallOptions as CoreRecallOptions
 from memos_integrations.errors import ConfigurationError, InvalidRequestError
 
 #: Keys read from a run's ``config["configurable"]`` (LangChain) for the memory owner and conversation.

@@ -18,8 +18,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from memos_integrations.config import Settings
-from memos_integrations.core import embedded
-from memos_integrations.core.store import MemoryStore
+from memos_integrations.storage import embedded
+from memos_integrations.storage.store import MemoryStore
 
 
 def _free_port() -> int:
@@ -68,7 +68,7 @@ def cube() -> str:
 @pytest.fixture(scope="session")
 def hash_engine(weaviate_client):  # type: ignore[no-untyped-def]
     """An engine with the deterministic hashing embedder (ranking tests; no model download)."""
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
     from memos_integrations.llm.embeddings import HashEmbeddings
 
     store = MemoryStore(weaviate_client, prefix="Hash")
@@ -170,7 +170,7 @@ def server_env(weaviate_client, llm_stub):  # type: ignore[no-untyped-def]
     """The app on a real port: keys for alice/bob/admin, chat models from the stub (fake LLM)."""
     from types import SimpleNamespace
 
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
     from memos_integrations.llm.embeddings import HashEmbeddings
     from memos_integrations.server.app import create_app
     from memos_integrations.server.limits import ServerLimits

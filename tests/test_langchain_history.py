@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
-from memos_integrations.core.engine import MemoryEngine
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.errors import InvalidRequestError
 from memos_integrations.langchain import WeaviateChatMessageHistory
 

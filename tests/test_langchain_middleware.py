@@ -12,7 +12,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from memos_integrations.core.engine import MemoryEngine
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.langchain import MemoryMiddleware
 
 

@@ -15,10 +15,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 from memos_integrations.config import Settings
-from memos_integrations.core.engine import MemoryEngine
-from memos_integrations.core.models import TaskStatus
-from memos_integrations.core.prompt import REMINDER
-from memos_integrations.core.requests import MemorizeRequest, MemorizeResult, RecallRequest, RecallResult
+from memos_integrations.engine import MemoryEngine
+from memos_integrations.domain.models import TaskStatus
+from memos_integrations.pipeline.prompts import REMINDER
+from memos_integrations.domain.requests import MemorizeRequest, MemorizeResult, RecallRequest, RecallResult
 from memos_integrations.errors import InvalidRequestError
 from memos_integrations.langgraph import build_memory_graph
 from memos_integrations.langgraph.fakes import RecordingChatModel

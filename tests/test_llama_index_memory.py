@@ -14,7 +14,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.llms.mock import MockFunctionCallingLLM, MockLLMWithChatMemoryOfLastCall
 from llama_index.core.memory import Memory
 
-from memos_integrations.core.engine import MemoryEngine
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.llama_index import MemoryRetriever, MemosMemory, MemosMemoryBlock
 
 

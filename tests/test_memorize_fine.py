@@ -15,11 +15,11 @@ from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import Field
 
 from memos_integrations.config import Settings
-from memos_integrations.core.engine import MemoryEngine
-from memos_integrations.core.extract import Extraction, parse_into, parse_loose_json, resolve_relative_time
-from memos_integrations.core.models import MemoryStatus, MemoryType
-from memos_integrations.core.requests import MemorizeRequest, RecallRequest
-from memos_integrations.core.store import MemoryStore
+from memos_integrations.engine import MemoryEngine
+from memos_integrations.pipeline.extract import Extraction, parse_into, parse_loose_json, resolve_relative_time
+from memos_integrations.domain.models import MemoryStatus, MemoryType
+from memos_integrations.domain.requests import MemorizeRequest, RecallRequest
+from memos_integrations.storage.store import MemoryStore
 from memos_integrations.errors import ExtractionError
 from memos_integrations.llm.embeddings import HashEmbeddings
 
@@ -354,7 +354,7 @@ class ToolCallingFakeLLM(GenericFakeChatModel):
 def test_structured_output_path_and_raw_fallback_use_one_call_each_fake_llm() -> None:
     from langchain_core.messages import HumanMessage
 
-    from memos_integrations.core.extract import call_for_schema
+    from memos_integrations.pipeline.extract import call_for_schema
 
     args = {"facts": [{"key": "city", "value": "The user lives in Oslo"}]}
     llm = ToolCallingFakeLLM(messages=iter([

@@ -15,12 +15,12 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from memos_integrations.config import Settings
-from memos_integrations.core.engine import MemoryEngine
-from memos_integrations.core.models import MemoryRecord, MemoryStatus, MemoryType, RelationRecord
-from memos_integrations.core.prompt import build_memory_prompt, inject
-from memos_integrations.core.recall import flush_reinforcement
-from memos_integrations.core.requests import RecallRequest
-from memos_integrations.core.store import MemoryStore
+from memos_integrations.engine import MemoryEngine
+from memos_integrations.domain.models import MemoryRecord, MemoryStatus, MemoryType, RelationRecord
+from memos_integrations.pipeline.prompts import build_memory_prompt, inject
+from memos_integrations.pipeline.recall import flush_reinforcement
+from memos_integrations.domain.requests import RecallRequest
+from memos_integrations.storage.store import MemoryStore
 
 CN = timezone(timedelta(hours=8))
 

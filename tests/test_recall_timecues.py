@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from memos_integrations.core.models import MemoryRecord
-from memos_integrations.core.rank import decayed_impression, reinforce
-from memos_integrations.core.timecues import find_time_window
+from memos_integrations.domain.models import MemoryRecord
+from memos_integrations.pipeline.rank import decayed_impression, reinforce
+from memos_integrations.pipeline.timecues import find_time_window
 
 CN = timezone(timedelta(hours=8))
 REF = datetime(2025, 8, 10, 10, 0, tzinfo=CN)  # a Sunday

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from memos_integrations.core.models import MemoryRecord, MemoryStatus, MemoryType
-from memos_integrations.core.schema import SCHEMA_VERSION
-from memos_integrations.core.store import MemoryStore
+from memos_integrations.domain.models import MemoryRecord, MemoryStatus, MemoryType
+from memos_integrations.storage.schema import SCHEMA_VERSION
+from memos_integrations.storage.store import MemoryStore
 from memos_integrations.errors import FilterError
 
 

@@ -14,15 +14,15 @@ from weaviate.classes.config import Tokenization
 from weaviate.classes.data import DataObject
 from weaviate.classes.tenants import Tenant, TenantActivityStatus
 
-from memos_integrations.core.models import ChangeLogEntry, MemoryRecord, MemoryStatus, MemoryType, new_id
-from memos_integrations.core.schema import (
+from memos_integrations.domain.models import ChangeLogEntry, MemoryRecord, MemoryStatus, MemoryType, new_id
+from memos_integrations.storage.schema import (
     RECORD_JSON,
     SCHEMA_VERSION,
     collection_specs,
     record_json_property,
     tenant_name,
 )
-from memos_integrations.core.store import (
+from memos_integrations.storage.store import (
     READ_PROPERTIES,
     MemoryStore,
     properties_to_record,

@@ -15,11 +15,11 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
 from memos_integrations.config import Settings
-from memos_integrations.core.engine import MemoryEngine
-from memos_integrations.core.models import MemoryStatus, MemoryType, TaskRecord, TaskStatus
-from memos_integrations.core.requests import MemorizeRequest, RecallRequest
-from memos_integrations.core.store import MemoryStore
-from memos_integrations.core.tasks import TaskRunner
+from memos_integrations.engine import MemoryEngine
+from memos_integrations.domain.models import MemoryStatus, MemoryType, TaskRecord, TaskStatus
+from memos_integrations.domain.requests import MemorizeRequest, RecallRequest
+from memos_integrations.storage.store import MemoryStore
+from memos_integrations.tasks import TaskRunner
 from memos_integrations.llm.embeddings import HashEmbeddings
 
 

@@ -8,10 +8,10 @@ import uuid
 import pytest
 from weaviate.classes.tenants import TenantActivityStatus
 
-from memos_integrations.core.models import MemoryRecord
-from memos_integrations.core.schema import tenant_name
-from memos_integrations.core.store import MemoryStore
-from memos_integrations.core.tenants import TenantActivity
+from memos_integrations.domain.models import MemoryRecord
+from memos_integrations.storage.schema import tenant_name
+from memos_integrations.storage.store import MemoryStore
+from memos_integrations.storage.tenants import TenantActivity
 
 
 def _status(store: MemoryStore, cube: str) -> TenantActivityStatus:

@@ -27,8 +27,8 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
 from memos_integrations.config import Settings
-from memos_integrations.core.models import MessageRecord, utcnow
-from memos_integrations.core.store import MemoryStore
+from memos_integrations.domain.models import MessageRecord, utcnow
+from memos_integrations.storage.store import MemoryStore
 from memos_integrations.errors import InvalidRequestError
 from memos_integrations.langchain.messages import message_role
 

@@ -36,8 +36,8 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from memos_integrations.config import Settings
-from memos_integrations.core.prompt import REMINDER
-from memos_integrations.core.requests import RecallResult
+from memos_integrations.pipeline.prompts import REMINDER
+from memos_integrations.domain.requests import RecallResult
 from memos_integrations.integrations import (
     MemoryBackend,
     RecallOptions,
@@ -120,7 +120,7 @@ class MemoryMiddleware(AgentMiddleware[MemoryState, Any, Any]):  # type: ignore[
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> MemoryMiddleware:
         """Middleware over ``MemoryEngine.from_settings(settings)``."""
-        from memos_integrations.core.engine import MemoryEngine
+        from memos_integrations.engine import MemoryEngine
 
         return cls(MemoryEngine.from_settings(settings), **kwargs)
 

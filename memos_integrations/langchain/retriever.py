@@ -2,7 +2,7 @@
 
 Example::
 
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
     from memos_integrations.langchain import MemoryRetriever
 
     engine = MemoryEngine.from_settings()
@@ -24,7 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict, Field
 
 from memos_integrations.config import Settings
-from memos_integrations.core.requests import RecallResult
+from memos_integrations.domain.requests import RecallResult
 from memos_integrations.integrations import (
     BackendField,
     RecallOptions,
@@ -62,7 +62,7 @@ class MemoryRetriever(BaseRetriever, RecallOptions):
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **fields: Any) -> MemoryRetriever:
         """A retriever over ``MemoryEngine.from_settings(settings)``."""
-        from memos_integrations.core.engine import MemoryEngine
+        from memos_integrations.engine import MemoryEngine
 
         return cls(engine=MemoryEngine.from_settings(settings), **fields)
 

@@ -29,8 +29,8 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializa
 from langchain_core.runnables.config import patch_config
 from pydantic import ConfigDict, Field
 
-from memos_integrations.core.prompt import REMINDER
-from memos_integrations.core.requests import ChatMessage, RecallResult
+from memos_integrations.pipeline.prompts import REMINDER
+from memos_integrations.domain.requests import ChatMessage, RecallResult
 from memos_integrations.errors import InvalidRequestError
 from memos_integrations.integrations import (
     BackendField,

@@ -2,7 +2,7 @@
 
 Example::
 
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
     from memos_integrations.langgraph import build_memory_graph, WeaviateStore
 
     engine = MemoryEngine.from_settings()

@@ -48,7 +48,7 @@ def build_memory_graph(
     """Compile the memory graph.
 
     Args:
-        engine_or_client: a :class:`~memos_integrations.core.engine.MemoryEngine` or a client
+        engine_or_client: a :class:`~memos_integrations.engine.MemoryEngine` or a client
             with the same ``recall/arecall/memorize/amemorize`` methods.
         chat_model: any LangChain chat model, or an agent runnable taking and returning
             ``{"messages": [...]}`` (the memory steps then wrap that agent).

@@ -2,7 +2,7 @@
 
 Every node has a sync and an async form (LangGraph runs the async one under ``ainvoke`` /
 ``astream``). Nodes talk to a *memory backend*: the in-process
-:class:`~memos_integrations.core.engine.MemoryEngine` or any object with the same
+:class:`~memos_integrations.engine.MemoryEngine` or any object with the same
 ``recall/arecall/memorize/amemorize`` methods (e.g. the remote HTTP client).
 
 Options are read, later ones winning, from: the defaults given to :class:`MemoryNodes`, the
@@ -57,8 +57,8 @@ from langgraph.graph.message import add_messages
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from memos_integrations.core.prompt import REMINDER, build_memory_prompt
-from memos_integrations.core.requests import (
+from memos_integrations.pipeline.prompts import REMINDER, build_memory_prompt
+from memos_integrations.domain.requests import (
     DEFAULT_SESSION,
     ChatMessage,
     MemorizeRequest,

@@ -29,7 +29,7 @@ TTL
 
 Example::
 
-    from memos_integrations.core import embedded
+    from memos_integrations.storage import embedded
     from memos_integrations.llm.embeddings import default_embeddings
 
     store = WeaviateStore(embedded.connect(), index={"dims": 384, "embed": default_embeddings(),
@@ -79,8 +79,8 @@ from weaviate.collections.classes.filters import _Filters
 from weaviate.exceptions import WeaviateBaseError
 
 from memos_integrations.config import Settings, get_settings
-from memos_integrations.core import embedded
-from memos_integrations.core.schema import tenant_name
+from memos_integrations.storage import embedded
+from memos_integrations.storage.schema import tenant_name
 from memos_integrations.errors import ConfigurationError, InvalidRequestError, StorageError
 
 logger = logging.getLogger(__name__)

@@ -102,7 +102,7 @@ def engine_from_llama_index(
     Without ``embed_model`` the engine's default (local multilingual-e5-small) is used; without
     ``llm`` the chat model comes from ``CHAT_MODEL_LIST`` (or none: fast memorize only).
     """
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
 
     return MemoryEngine.from_settings(
         settings, prefix=prefix,

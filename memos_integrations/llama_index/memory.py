@@ -39,7 +39,7 @@ from llama_index.core.memory.types import BaseMemory
 from llama_index.core.utils import get_tokenizer
 
 from memos_integrations.config import Settings
-from memos_integrations.core.requests import MemorizeRequest, RecallRequest, RecallResult
+from memos_integrations.domain.requests import MemorizeRequest, RecallRequest, RecallResult
 from memos_integrations.integrations import (
     BackendField,
     MemoryBackend,

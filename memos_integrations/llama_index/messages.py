@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from llama_index.core.base.llms.types import ChatMessage as LlamaChatMessage
 from llama_index.core.base.llms.types import ToolCallBlock
 
-from memos_integrations.core.requests import ChatMessage
+from memos_integrations.domain.requests import ChatMessage
 
 _ROLES = {"chatbot": "assistant", "model": "assistant"}
 

@@ -20,7 +20,7 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from memos_integrations.config import Settings
-from memos_integrations.core.requests import RecallResult
+from memos_integrations.domain.requests import RecallResult
 from memos_integrations.integrations import (
     MemoryBackend,
     RecallOptions,

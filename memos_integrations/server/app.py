@@ -1,5 +1,5 @@
 """The ASGI app: MemOS open-source (``/product``), MemOS cloud (``/api/openmem/v1``) and MemnetAI
-(``/v1``, ``/memories/task``) APIs over one :class:`~memos_integrations.core.engine.MemoryEngine`.
+(``/v1``, ``/memories/task``) APIs over one :class:`~memos_integrations.engine.MemoryEngine`.
 
 Example::
 
@@ -50,7 +50,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.engine is None:
-            from memos_integrations.core.engine import MemoryEngine
+            from memos_integrations.engine import MemoryEngine
 
             app.state.engine = MemoryEngine.from_settings(settings)
         if not settings.api_keys:

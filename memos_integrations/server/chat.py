@@ -29,7 +29,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, conv
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from pydantic import BaseModel, Field
 
-from memos_integrations.core.requests import ChatMessage, RecallRequest, RecallResult
+from memos_integrations.domain.requests import ChatMessage, RecallRequest, RecallResult
 from memos_integrations.errors import MemosError
 from memos_integrations.langgraph.graph import build_memory_graph
 from memos_integrations.server.errors import ChatModelError

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from memos_integrations.core.models import MemoryRecord, MemoryStatus, MemoryType
-from memos_integrations.core.requests import (
+from memos_integrations.domain.models import MemoryRecord, MemoryStatus, MemoryType
+from memos_integrations.domain.requests import (
     AssociationGraph,
     MemorizeResult,
     RecallItem,

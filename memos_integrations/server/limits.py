@@ -24,7 +24,7 @@ import re
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from memos_integrations.core.requests import MAX_LIMIT
+from memos_integrations.domain.requests import MAX_LIMIT
 from memos_integrations.errors import PayloadTooLargeError
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")

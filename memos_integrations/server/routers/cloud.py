@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
-from memos_integrations.core.models import TaskStatus
-from memos_integrations.core.requests import DEFAULT_SESSION, MemorizeRequest, RecallRequest
+from memos_integrations.domain.models import TaskStatus
+from memos_integrations.domain.requests import DEFAULT_SESSION, MemorizeRequest, RecallRequest
 from memos_integrations.errors import InvalidRequestError, NotFoundError
 from memos_integrations.server import chat as chat_flow
 from memos_integrations.server import sse

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from memos_integrations.core.models import FACT_TYPES, MemoryType, TaskRecord, TaskStatus
-from memos_integrations.core.text import parse_when
+from memos_integrations.domain.models import FACT_TYPES, MemoryType, TaskRecord, TaskStatus
+from memos_integrations.pipeline.text import parse_when
 from memos_integrations.errors import InvalidRequestError, NotFoundError
 from memos_integrations.server.auth import Principal
 

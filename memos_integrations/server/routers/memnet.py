@@ -10,8 +10,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from memos_integrations.core.models import MemoryType, TaskRecord
-from memos_integrations.core.requests import ChatMessage, MemorizeRequest, MemorizeResult, RecallRequest
+from memos_integrations.domain.models import MemoryType, TaskRecord
+from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, MemorizeResult, RecallRequest
 from memos_integrations.server.auth import Principal, require_principal
 from memos_integrations.server.cubes import agent_cube, common_sense_cube
 from memos_integrations.server.deps import get_engine, get_limits

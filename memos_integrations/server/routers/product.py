@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from memos_integrations.core.requests import DEFAULT_SESSION, MemorizeRequest, RecallRequest, RecallResult
+from memos_integrations.domain.requests import DEFAULT_SESSION, MemorizeRequest, RecallRequest, RecallResult
 from memos_integrations.errors import MemosError, NotFoundError
 from memos_integrations.server import chat as chat_flow
 from memos_integrations.server import sse

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from memos_integrations.core.requests import MAX_LIMIT
+from memos_integrations.domain.requests import MAX_LIMIT
 
 
 class _Base(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from memos_integrations.core.requests import ChatMessage
+from memos_integrations.domain.requests import ChatMessage
 
 Identifier = Annotated[str, AfterValidator(lambda v: _identifier(v))]
 

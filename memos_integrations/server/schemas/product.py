@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from memos_integrations.core.requests import MAX_LIMIT, ChatMessage
+from memos_integrations.domain.requests import MAX_LIMIT, ChatMessage
 from memos_integrations.server.schemas.common import Identifier
 
 

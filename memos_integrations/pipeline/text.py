@@ -8,15 +8,10 @@ from functools import lru_cache
 
 import dateparser
 
-from memos_integrations.core.schema import has_cjk
+from memos_integrations.domain.text import detect_language, has_cjk
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;…])|(?<=[.!?])(?=\s)|\n+")
 _SOFT_BREAK = re.compile(r"(?<=[，,、：:])|(?<=\s)")
-
-
-def detect_language(text: str) -> str:
-    """``zh`` when the text holds CJK characters, else ``en``."""
-    return "zh" if has_cjk(text) else "en"
 
 
 def split_content(text: str, limit: int) -> list[str]:

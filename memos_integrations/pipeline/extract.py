@@ -28,8 +28,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from memos_integrations.core.requests import ChatMessage
-from memos_integrations.core.text import parse_when
+from memos_integrations.domain.requests import ChatMessage
+from memos_integrations.pipeline.text import parse_when
 from memos_integrations.errors import ExtractionError
 
 logger = logging.getLogger(__name__)

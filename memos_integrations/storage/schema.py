@@ -23,7 +23,6 @@ SCHEMA_VERSION = 2
 RECORD_JSON = "record_json"
 
 _TENANT_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
 def tenant_name(cube_id: str) -> str:
@@ -31,10 +30,6 @@ def tenant_name(cube_id: str) -> str:
     if _TENANT_SAFE.match(cube_id):
         return f"c_{cube_id}"
     return "h_" + hashlib.sha256(cube_id.encode("utf-8")).hexdigest()[:48]
-
-
-def has_cjk(text: str) -> bool:
-    return bool(_CJK.search(text))
 
 
 def _text(

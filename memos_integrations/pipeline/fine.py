@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from memos_integrations.core.extract import (
+from memos_integrations.pipeline.extract import (
     EXTRACTION_WINDOW,
     Extraction,
     ToolTrajectoryItem,
@@ -39,7 +39,7 @@ from memos_integrations.core.extract import (
     render_message,
     resolve_happened_at,
 )
-from memos_integrations.core.memorize import (
+from memos_integrations.pipeline.memorize import (
     embed_records,
     existing_records,
     idempotency_key,
@@ -49,20 +49,20 @@ from memos_integrations.core.memorize import (
     speaker_of,
     stable_id,
 )
-from memos_integrations.core.models import (
+from memos_integrations.domain.models import (
     ChangeLogEntry,
     MemoryRecord,
     MemoryStatus,
     MemoryType,
     RelationRecord,
 )
-from memos_integrations.core.reconcile import apply_invalidation, apply_plan, reconcile
-from memos_integrations.core.requests import ChatMessage, MemorizeRequest, MemorizeResult
-from memos_integrations.core.text import detect_language, parse_when
+from memos_integrations.pipeline.reconcile import apply_invalidation, apply_plan, reconcile
+from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, MemorizeResult
+from memos_integrations.pipeline.text import detect_language, parse_when
 from memos_integrations.errors import ConfigurationError, ExtractionError
 
 if TYPE_CHECKING:
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
 
 _TOOL_SCHEMA = re.compile(r"<tool_schema>(.*?)</tool_schema>", re.DOTALL | re.IGNORECASE)
 _ERROR_WORDS = ("error", "exception", "failed", "failure", "traceback", "错误", "失败", "异常", "超时", "timeout")

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from memos_integrations.core.models import MemoryRecord
+from memos_integrations.domain.models import MemoryRecord
 
 if TYPE_CHECKING:
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
 
 Array = npt.NDArray[np.float32]
 

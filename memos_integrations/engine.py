@@ -14,20 +14,28 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from memos_integrations.config import Settings, get_settings
-from memos_integrations.core import fine as fine_mode
-from memos_integrations.core.keywords import warm_up
-from memos_integrations.core.memorize import idempotency_key, memorize_fast
-from memos_integrations.core.models import MemoryRecord, TaskRecord, TaskStatus
-from memos_integrations.core.recall import recall as run_recall
-from memos_integrations.core.requests import MemorizeRequest, MemorizeResult, RecallRequest, RecallResult
-from memos_integrations.core.store import MemoryStore
-from memos_integrations.core.tasks import TaskRunner
+from memos_integrations.pipeline import fine as fine_mode
+from memos_integrations.pipeline.keywords import warm_up
+from memos_integrations.pipeline.memorize import idempotency_key, memorize_fast
+from memos_integrations.domain.models import (
+    MemoryRecord,
+    MemoryStatus,
+    MemoryType,
+    MessageRecord,
+    TaskRecord,
+    TaskStatus,
+)
+from memos_integrations.pipeline.recall import recall as run_recall
+from memos_integrations.domain.requests import MemorizeRequest, MemorizeResult, RecallRequest, RecallResult
+from memos_integrations.storage.store import MemoryStore
+from memos_integrations.tasks import TaskRunner
 from memos_integrations.errors import ConfigurationError, InvalidRequestError
 
 
@@ -83,7 +91,7 @@ class MemoryEngine:
 
     def close(self) -> None:
         """Finish pending recall bookkeeping, stop the task workers, close the store."""
-        from memos_integrations.core.recall import flush_reinforcement
+        from memos_integrations.pipeline.recall import flush_reinforcement
 
         flush_reinforcement(self)
         self.tasks.close()
@@ -180,14 +188,71 @@ class MemoryEngine:
         return self.tasks.cancel(task_id)
 
     # ----------------------------------------------------------------------------------------
-    # management
+    # management: the only way faces read or change stored data (they never touch ``.store``)
 
-    def get_memory(self, memory_id: str, cube_ids: list[str] | None = None) -> MemoryRecord | None:
-        return self.store.get(memory_id, cube_ids)
+    def get_memory(self, memory_id: str, cube_ids: Sequence[str] | None = None, *,
+                   include_vector: bool = False) -> MemoryRecord | None:
+        """One memory by id, or None when it does not exist or lies outside ``cube_ids``."""
+        return self.store.get(memory_id, cube_ids, include_vector=include_vector)
 
-    def delete_memories(self, memory_ids: list[str], cube_ids: list[str] | None = None) -> int:
+    def get_memories(self, memory_ids: Sequence[str], cube_ids: Sequence[str] | None = None) -> list[MemoryRecord]:
+        """The memories among ``memory_ids`` that exist (and lie in ``cube_ids`` when given)."""
+        return self.store.get_many(memory_ids, cube_ids)
+
+    def list_memories(
+        self, cube_id: str, *, filter: dict[str, Any] | None = None, user_id: str | None = None,
+        memory_types: Sequence[MemoryType] | None = None,
+        statuses: Sequence[MemoryStatus] | None = (MemoryStatus.ACTIVATED,),
+        offset: int = 0, limit: int = 100,
+    ) -> list[MemoryRecord]:
+        """A page of one cube's memories, newest first (``filter`` is the MemOS filter DSL)."""
+        return self.store.list(cube_id, filter=filter, user_id=user_id, memory_types=memory_types,
+                               statuses=statuses, offset=offset, limit=limit)
+
+    def count_memories(
+        self, cube_id: str, *, filter: dict[str, Any] | None = None, user_id: str | None = None,
+        memory_types: Sequence[MemoryType] | None = None,
+        statuses: Sequence[MemoryStatus] | None = (MemoryStatus.ACTIVATED,),
+    ) -> int:
+        """How many of one cube's memories match (same arguments as :meth:`list_memories`)."""
+        return self.store.count(cube_id, filter=filter, user_id=user_id, memory_types=memory_types,
+                                statuses=statuses)
+
+    def delete_memories(self, memory_ids: Sequence[str], cube_ids: Sequence[str] | None = None) -> int:
+        """Delete memories by id (only those in ``cube_ids`` when given); returns how many."""
         allowed = [m for m in memory_ids if cube_ids is None or self.store.cube_of(m) in cube_ids]
         return self.store.delete(allowed)
+
+    def delete_where(self, cube_ids: Sequence[str] | None, filter: dict[str, Any] | None = None, *,
+                     user_id: str | None = None) -> int:
+        """Delete every memory matching ``filter`` (and ``user_id``) in ``cube_ids``; ``None``
+        means every cube. Returns how many were deleted (no cap on the count)."""
+        return self.store.delete_where(cube_ids, filter, user_id=user_id)
+
+    def list_cubes(self) -> list[str]:
+        """The ids of every cube that holds memories."""
+        return self.store.list_cubes()
+
+    def add_messages(self, messages: Sequence[MessageRecord]) -> None:
+        """Append raw chat messages (chat history rows) to their cubes."""
+        self.store.add_messages(messages)
+
+    def list_messages(self, cube_id: str, session_id: str | None = None, *, user_id: str | None = None,
+                      limit: int = 100, offset: int = 0) -> list[MessageRecord]:
+        """A page of a cube's raw chat messages (one session when ``session_id`` is given), in order."""
+        return self.store.list_messages(cube_id, session_id, user_id=user_id, limit=limit, offset=offset)
+
+    def delete_messages(self, cube_id: str, session_id: str | None = None) -> int:
+        """Delete a cube's raw chat messages (one session when ``session_id`` is given)."""
+        return self.store.delete_messages(cube_id, session_id)
+
+    def find_task(self, task_id: str) -> TaskRecord | None:
+        """A task by its id or by the caller-chosen id it was submitted with (None when unknown)."""
+        task = self.store.get_task(task_id)
+        if task is None:
+            found = self.store.find_tasks(idempotency_key=task_id, limit=1)
+            task = found[0] if found else None
+        return task
 
 
 __all__ = ["MemoryEngine", "TaskStatus"]

@@ -17,7 +17,7 @@ import logging
 import threading
 from functools import lru_cache
 
-from memos_integrations.core.schema import has_cjk
+from memos_integrations.domain.text import has_cjk
 
 _ZH_STOP_TEXT = (
     "的 了 吗 呢 吧 啊 呀 么 是 在 有 和 与 及 或 也 都 就 还 又 把 被 给 让 对 从 向 到 为 以 于 上 下 里 中 "

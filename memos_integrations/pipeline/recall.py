@@ -1,7 +1,7 @@
 """Recall: query -> candidates -> rank -> memoryPrompt.
 
 One query embedding, one hybrid Weaviate query per readable cube (in parallel, vectors returned
-with the hits), then scoring in numpy (:mod:`memos_integrations.core.rank`):
+with the hits), then scoring in numpy (:mod:`memos_integrations.pipeline.rank`):
 
 * ``relativity`` in [0, 1]: calibrated cosine lifted by an absolute BM25 signal; the request's
   threshold applies to it (0 disables), so it means the same in every cube and mode;
@@ -36,17 +36,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from memos_integrations.core import rank
-from memos_integrations.core.associate import associate, seed_terms
-from memos_integrations.core.keywords import bm25_query
-from memos_integrations.core.models import MemoryRecord, MemoryStatus, MemoryType, SearchHit
-from memos_integrations.core.prompt import build_memory_prompt
-from memos_integrations.core.requests import RecallItem, RecallRequest, RecallResult
-from memos_integrations.core.text import detect_language
-from memos_integrations.core.timecues import TimeWindow, find_time_window, time_boost
+from memos_integrations.pipeline import rank
+from memos_integrations.pipeline.associate import associate, seed_terms
+from memos_integrations.pipeline.keywords import bm25_query
+from memos_integrations.domain.models import MemoryRecord, MemoryStatus, MemoryType, SearchHit
+from memos_integrations.pipeline.prompts import build_memory_prompt
+from memos_integrations.domain.requests import RecallItem, RecallRequest, RecallResult
+from memos_integrations.pipeline.text import detect_language
+from memos_integrations.pipeline.timecues import TimeWindow, find_time_window, time_boost
 
 if TYPE_CHECKING:
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
 
 logger = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from memos_integrations.core.requests import AssociationGraph, AssociationLink, AssociationNode
-from memos_integrations.core.schema import has_cjk
+from memos_integrations.domain.requests import AssociationGraph, AssociationLink, AssociationNode
+from memos_integrations.domain.text import has_cjk
 
 if TYPE_CHECKING:
-    from memos_integrations.core.models import RelationRecord
-    from memos_integrations.core.store import MemoryStore
+    from memos_integrations.domain.models import RelationRecord
+    from memos_integrations.storage.store import MemoryStore
 
 _WORD = re.compile(r"[A-Za-z0-9][\w'-]*|[\u4e00-\u9fff]+")
 MAX_SEEDS = 64
@@ -32,7 +32,7 @@ def seed_terms(query: str) -> list[str]:
     """Candidate entity names in a query (exact-match keys for the relation index)."""
     terms: list[str] = []
     if has_cjk(query):
-        from memos_integrations.core.keywords import zh_words
+        from memos_integrations.pipeline.keywords import zh_words
 
         terms.extend(zh_words(query))
     words = [w for w in _WORD.findall(query) if not has_cjk(w)]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from memos_integrations.core.models import MemoryRecord, MemoryType, RelationRecord
+from memos_integrations.domain.models import MemoryRecord, MemoryType, RelationRecord
 
 DEFAULT_SESSION = "default_session"
 MAX_LIMIT = 25

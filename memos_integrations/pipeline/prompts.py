@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from memos_integrations.core.requests import RecallItem, RecallResult
+    from memos_integrations.domain.requests import RecallItem, RecallResult
 
 REMINDER = {
     "zh": "（请严格参照系统提示词）",

@@ -34,8 +34,8 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import Field, field_validator, model_validator
 from weaviate.classes.query import Filter
 
-from memos_integrations.core.extract import _Loose, call_for_schema
-from memos_integrations.core.models import (
+from memos_integrations.pipeline.extract import _Loose, call_for_schema
+from memos_integrations.domain.models import (
     FACT_TYPES,
     ChangeLogEntry,
     MemoryRecord,
@@ -43,12 +43,12 @@ from memos_integrations.core.models import (
     MemoryType,
     RelationRecord,
 )
-from memos_integrations.core.recall import cosine
-from memos_integrations.core.requests import ConflictAnalysis, MemorizeRequest, RelationCorrection
+from memos_integrations.pipeline.recall import cosine
+from memos_integrations.domain.requests import ConflictAnalysis, MemorizeRequest, RelationCorrection
 from memos_integrations.errors import ExtractionError
 
 if TYPE_CHECKING:
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
 
 #: Minimum relevance (the engine's cosine -> [0, 1] mapping) for a stored memory to be compared.
 SIMILARITY_THRESHOLD = 0.5

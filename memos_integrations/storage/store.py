@@ -30,9 +30,9 @@ from weaviate.collections.classes.filters import _Filters
 from weaviate.exceptions import WeaviateBaseError
 
 from memos_integrations.config import Settings, get_settings
-from memos_integrations.core import embedded
-from memos_integrations.core.filters import info_pairs, translate_filter
-from memos_integrations.core.models import (
+from memos_integrations.storage import embedded
+from memos_integrations.storage.filters import info_pairs, translate_filter
+from memos_integrations.domain.models import (
     ChangeLogEntry,
     MemoryRecord,
     MemoryStatus,
@@ -43,15 +43,15 @@ from memos_integrations.core.models import (
     TaskRecord,
     TaskStatus,
 )
-from memos_integrations.core.schema import (
+from memos_integrations.domain.text import has_cjk
+from memos_integrations.storage.schema import (
     RECORD_JSON,
     SCHEMA_VERSION,
     collection_specs,
-    has_cjk,
     record_json_property,
     tenant_name,
 )
-from memos_integrations.core.tenants import TenantActivity
+from memos_integrations.storage.tenants import TenantActivity
 from memos_integrations.errors import (
     BatchInsertError,
     ConfigurationError,
@@ -284,7 +284,7 @@ class MemoryStore:
         self.messages = client.collections.use(f"{prefix}Message")
         self.tasks = client.collections.use(f"{prefix}Task")
         self.meta = client.collections.use(f"{prefix}Meta")
-        #: Bounds the cubes kept loaded in Weaviate (see :mod:`memos_integrations.core.tenants`).
+        #: Bounds the cubes kept loaded in Weaviate (see :mod:`memos_integrations.storage.tenants`).
         self.activity = TenantActivity(
             lambda: (self.memories, self.relations, self.messages),
             get_settings().max_active_cubes if max_active_cubes is None else max_active_cubes,

@@ -3,7 +3,7 @@
 * **fast** (no LLM): every message (split at sentence boundaries when longer than the configured
   limit) becomes a raw memory, speaker and time kept, embedded in one batch and written in one
   batch, so it is searchable at once.
-* **fine** (LLM): see :mod:`memos_integrations.core.fine` (extraction, reconciliation).
+* **fine** (LLM): see :mod:`memos_integrations.pipeline.fine` (extraction, reconciliation).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from memos_integrations.core.models import MemoryRecord, MemoryType, MessageRecord, utcnow
-from memos_integrations.core.requests import ChatMessage, MemorizeRequest, MemorizeResult
-from memos_integrations.core.text import detect_language, parse_when, split_content
+from memos_integrations.domain.models import MemoryRecord, MemoryType, MessageRecord, utcnow
+from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, MemorizeResult
+from memos_integrations.pipeline.text import detect_language, parse_when, split_content
 
 if TYPE_CHECKING:
-    from memos_integrations.core.engine import MemoryEngine
+    from memos_integrations.engine import MemoryEngine
 
 DEFAULT_USER_CHARACTER = "用户"
 _ID_NAMESPACE = uuid.UUID("6f1c2a52-3c8e-4d0b-9a51-1f2b7e0c9d11")
@@ -194,7 +194,7 @@ def memorize_fast(engine: MemoryEngine, request: MemorizeRequest, *, task_id: st
     derive from the request's idempotency key, so a retried request stores nothing new)."""
     records = raw_records(request, max_chars=engine.settings.max_content_chars, task_id=task_id)
     if getattr(engine, "contextual_vectors", True):  # recall hook (issue 4): vectors lean towards the reply
-        from memos_integrations.core.rank import mix_next_turn
+        from memos_integrations.pipeline.rank import mix_next_turn
 
         embed_records(engine, records)
         mix_next_turn(records)

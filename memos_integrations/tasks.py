@@ -27,11 +27,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from memos_integrations.core.models import TaskRecord, TaskStatus
+from memos_integrations.domain.models import TaskRecord, TaskStatus
 from memos_integrations.errors import MemosError, NotFoundError
 
 if TYPE_CHECKING:
-    from memos_integrations.core.store import MemoryStore
+    from memos_integrations.storage.store import MemoryStore
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,2 @@
+"""The vocabulary every layer shares: memory records, engine requests and results, the one
+recall options model."""
