@@ -14,6 +14,9 @@ class MemosError(Exception):
     """Base class. ``status_code`` is the HTTP status the server answers with."""
 
     status_code: int = 500
+    #: True for failures of a dependency that may pass (a model or Weaviate down, a timeout):
+    #: durable tasks failing with one are retried later; anything else is final.
+    transient: bool = False
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -75,6 +78,23 @@ class WeaviateUnavailableError(StorageError):
     """No Weaviate server could be reached or started."""
 
     status_code = 503
+    transient = True
+
+
+class CubeNotFoundError(NotFoundError):
+    """Weaviate has no tenant for the cube: nothing was ever stored in it (reads treat it as empty)."""
+
+
+class StorageConflictError(StorageError):
+    """Weaviate already holds the object or collection being created (HTTP 409)."""
+
+    status_code = 409
+
+
+class StorageRejectedError(StorageError):
+    """Weaviate refused the request as invalid: schema, vector length, paging bounds (HTTP 422)."""
+
+    status_code = 422
 
 
 class WeaviateInstallError(MemosError):
@@ -89,3 +109,11 @@ class ExtractionError(MemosError):
     """The LLM returned an empty or unparsable extraction."""
 
     status_code = 502
+
+
+class ModelUnavailableError(MemosError):
+    """The chat model failed to answer: an error from its server, a timeout, or no answer within
+    the deadline (HTTP 502). Transient: work that needs the model is retried later."""
+
+    status_code = 502
+    transient = True

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from weaviate.collections.classes.filters import _FilterAnd, _FilterOr, _FilterValue
 
-from memos_integrations.storage.filters import info_pair, parse_time, translate_filter
 from memos_integrations.errors import FilterError
+from memos_integrations.storage.filters import info_pair, parse_time, translate_filter
 
 
 def test_empty_filter_is_none() -> None:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from memos_integrations.domain.models import MemoryRecord, MemoryStatus, MemoryType
+from memos_integrations.errors import FilterError
 from memos_integrations.storage.schema import SCHEMA_VERSION
 from memos_integrations.storage.store import MemoryStore
-from memos_integrations.errors import FilterError
 
 
 def rec(cube: str, text: str, vec: list[float], user: str = "alice", **kw: object) -> MemoryRecord:

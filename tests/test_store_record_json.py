@@ -15,6 +15,8 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.tenants import Tenant, TenantActivityStatus
 
 from memos_integrations.domain.models import ChangeLogEntry, MemoryRecord, MemoryStatus, MemoryType, new_id
+from memos_integrations.errors import ConfigurationError
+from memos_integrations.storage.codec import READ_PROPERTIES, properties_to_record, record_to_properties
 from memos_integrations.storage.schema import (
     RECORD_JSON,
     SCHEMA_VERSION,
@@ -22,13 +24,7 @@ from memos_integrations.storage.schema import (
     record_json_property,
     tenant_name,
 )
-from memos_integrations.storage.store import (
-    READ_PROPERTIES,
-    MemoryStore,
-    properties_to_record,
-    record_to_properties,
-)
-from memos_integrations.errors import ConfigurationError
+from memos_integrations.storage.store import MemoryStore
 
 CST = timezone(timedelta(hours=8))
 

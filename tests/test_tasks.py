@@ -15,12 +15,12 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
 from memos_integrations.config import Settings
-from memos_integrations.engine import MemoryEngine
 from memos_integrations.domain.models import MemoryStatus, MemoryType, TaskRecord, TaskStatus
 from memos_integrations.domain.requests import MemorizeRequest, RecallRequest
+from memos_integrations.engine import MemoryEngine
+from memos_integrations.llm.embeddings import HashEmbeddings
 from memos_integrations.storage.store import MemoryStore
 from memos_integrations.tasks import TaskRunner
-from memos_integrations.llm.embeddings import HashEmbeddings
 
 
 class GatedFakeLLM(GenericFakeChatModel):
@@ -51,8 +51,7 @@ ANSWER = json.dumps({"summary": "I play the cello.", "facts": [
 
 
 def make_engine(store: MemoryStore, chat_model: Any = None) -> MemoryEngine:
-    return MemoryEngine(store, HashEmbeddings(dim=256), chat_model, settings=Settings(),
-                        relativity_range=(0.0, 0.6))
+    return MemoryEngine(store, HashEmbeddings(dim=256), chat_model, settings=Settings())
 
 
 @pytest.fixture

@@ -169,6 +169,18 @@ class TaskRecord(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class ResourceRecord(BaseModel):
+    """Something an account created and owns: a knowledge base, a cube, a common-sense database,
+    a profile template ... (``kind`` + ``resource_id`` is unique)."""
+
+    kind: str
+    resource_id: str
+    account: str
+    name: str = ""
+    meta: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class MessageRecord(BaseModel):
     """A raw chat message kept per session (chat history, ``get/message``)."""
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 import weaviate
+from weaviate import WeaviateClient
 from weaviate.classes.init import AdditionalConfig, Timeout
 from weaviate.embedded import EmbeddedOptions, EmbeddedV4
 
@@ -370,7 +371,7 @@ def _wait_ready(host: str, port: int, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def connect(settings: Settings) -> weaviate.WeaviateClient:
+def connect(settings: Settings) -> WeaviateClient:
     """A connected client: to ``WEAVIATE_URL`` when set, else to the embedded server."""
     config = AdditionalConfig(timeout=Timeout(init=30, query=60, insert=120))
     try:

@@ -6,6 +6,9 @@ Grammar::
     condition  := {field: value} | {field: {op: value, ...}}
     op         := eq | ne | gt | gte | lt | lte | in | nin | contains
 
+:func:`memory_filter` combines a DSL filter with the keyword restrictions every memory read
+takes (``user_id``, statuses, memory types, ids, ``is_fast``, ``key``) into one Weaviate filter.
+
 Fields: ``agent_id``, ``app_id``, ``user_id``, ``session_id`` (alias ``conversation_id``),
 ``memory_type``, ``status``, ``tags``, ``key``, ``create_time`` (alias ``created_at``),
 ``update_time`` (``updated_at``), ``happened_at`` (``chat_time``), ``confidence``, and caller
@@ -18,12 +21,14 @@ metadata: ``info.<key>`` for any key, or the bare documented keys ``business_typ
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from weaviate.classes.query import Filter
 from weaviate.collections.classes.filters import _Filters
 
+from memos_integrations.domain.models import MemoryStatus, MemoryType
 from memos_integrations.errors import FilterError
 
 TEXT_FIELDS = {
@@ -78,7 +83,7 @@ def parse_time(value: Any, field: str) -> datetime:
         if text.isdigit():
             return parse_time(int(text), field)
         try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(text)
         except ValueError:
             raise FilterError(
                 f"filter field '{field}': cannot read {value!r} as a time; use ISO 8601 "
@@ -95,6 +100,46 @@ def translate_filter(spec: dict[str, Any] | None) -> _Filters | None:
     if not isinstance(spec, dict):
         raise FilterError(f"a filter must be a JSON object, got {type(spec).__name__}")
     return _node(spec, 0)
+
+
+def memory_filter(
+    filter: dict[str, Any] | None = None,
+    *,
+    user_id: str | None = None,
+    statuses: Sequence[MemoryStatus] | None = None,
+    memory_types: Sequence[MemoryType] | None = None,
+    ids: Sequence[str] | None = None,
+    is_fast: bool | None = None,
+    key: str | None = None,
+) -> _Filters | None:
+    """One Weaviate filter for a memory read: the DSL ``filter`` AND every restriction given
+    (``None`` means "not restricted"; ``None`` overall when nothing restricts)."""
+    parts: list[_Filters] = []
+    translated = translate_filter(filter)
+    if translated is not None:
+        parts.append(translated)
+    if user_id is not None:
+        parts.append(Filter.by_property("user_id").equal(user_id))
+    if statuses:
+        parts.append(Filter.by_property("status").contains_any([s.value for s in statuses]))
+    if memory_types:
+        parts.append(Filter.by_property("memory_type").contains_any([t.value for t in memory_types]))
+    if ids is not None:
+        if not ids:
+            raise FilterError("ids must not be an empty list (nothing could match)")
+        parts.append(Filter.by_id().contains_any([str(i) for i in ids]))
+    if is_fast is not None:
+        parts.append(Filter.by_property("is_fast").equal(is_fast))
+    if key is not None:
+        parts.append(Filter.by_property("key").equal(key))
+    return all_of(parts)
+
+
+def all_of(parts: Sequence[_Filters]) -> _Filters | None:
+    """AND of the parts (``None`` for none, the part itself for one)."""
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else Filter.all_of(list(parts))
 
 
 def _node(spec: Any, depth: int) -> _Filters:

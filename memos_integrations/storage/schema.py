@@ -5,13 +5,18 @@
 * ``<prefix>Relation`` multi-tenant: entity relations for associative recall.
 * ``<prefix>Message``  multi-tenant: raw chat messages per session.
 * ``<prefix>Task``     durable memorize tasks.
-* ``<prefix>Meta``     the schema version.
+* ``<prefix>Meta``     the schema version (and the lease of a running migration).
+* ``<prefix>StoreItem`` multi-tenant (tenant = scope): the items of the LangGraph ``WeaviateStore``
+  (:func:`store_item_spec`; created by that store's ``setup()``, not by ``MemoryStore.setup()``).
+
+Cubes become tenant names with :func:`tenant_name`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 from weaviate.classes.config import Configure, DataType, Property, Tokenization
 
@@ -19,10 +24,21 @@ from weaviate.classes.config import Configure, DataType, Property, Tokenization
 #: every read fetches instead of ~30 separate properties (version 1 stores migrate in ``setup()``).
 SCHEMA_VERSION = 2
 
-#: The Memory property holding the whole record as compact JSON (see ``store.record_to_properties``).
+#: The Memory property holding the whole record as compact JSON (see ``codec.record_to_properties``).
 RECORD_JSON = "record_json"
 
 _TENANT_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
+
+#: The collections ``MemoryStore.setup()`` creates, by name suffix (``<prefix><suffix>``).
+MEMORY = "Memory"
+MEMORY_INDEX = "MemoryIndex"
+RELATION = "Relation"
+MESSAGE = "Message"
+TASK = "Task"
+META = "Meta"
+RESOURCE = "Resource"
+#: The LangGraph store's collection suffix.
+STORE_ITEM = "StoreItem"
 
 
 def tenant_name(cube_id: str) -> str:
@@ -119,13 +135,13 @@ def memory_properties(zh_tokenization: Tokenization) -> list[Property]:
     ]
 
 
-def collection_specs(prefix: str, zh_tokenization: Tokenization) -> dict[str, dict]:
+def collection_specs(prefix: str, zh_tokenization: Tokenization) -> dict[str, dict[str, Any]]:
     """Arguments for ``client.collections.create`` per collection name."""
     mt = Configure.multi_tenancy(enabled=True, auto_tenant_creation=True, auto_tenant_activation=True)
     no_vectors = Configure.Vectors.self_provided(vector_index_config=Configure.VectorIndex.flat())
     inverted = Configure.inverted_index(index_timestamps=False, index_null_state=True)
     return {
-        f"{prefix}Memory": {
+        f"{prefix}{MEMORY}": {
             "properties": memory_properties(zh_tokenization),
             "vector_config": Configure.Vectors.self_provided(
                 vector_index_config=Configure.VectorIndex.hnsw(ef_construction=128, max_connections=32, ef=-1)
@@ -133,11 +149,11 @@ def collection_specs(prefix: str, zh_tokenization: Tokenization) -> dict[str, di
             "multi_tenancy_config": mt,
             "inverted_index_config": Configure.inverted_index(bm25_b=0.75, bm25_k1=1.2),
         },
-        f"{prefix}MemoryIndex": {
+        f"{prefix}{MEMORY_INDEX}": {
             "properties": [_text("cube_id"), _text("user_id")],
             "vector_config": no_vectors,
         },
-        f"{prefix}Relation": {
+        f"{prefix}{RELATION}": {
             "properties": [
                 _text("cube_id"),
                 _text("user_id"),
@@ -155,7 +171,7 @@ def collection_specs(prefix: str, zh_tokenization: Tokenization) -> dict[str, di
             "multi_tenancy_config": mt,
             "inverted_index_config": inverted,
         },
-        f"{prefix}Message": {
+        f"{prefix}{MESSAGE}": {
             "properties": [
                 _text("cube_id"),
                 _text("user_id"),
@@ -173,7 +189,7 @@ def collection_specs(prefix: str, zh_tokenization: Tokenization) -> dict[str, di
             "multi_tenancy_config": mt,
             "inverted_index_config": inverted,
         },
-        f"{prefix}Task": {
+        f"{prefix}{TASK}": {
             "properties": [
                 _text("user_id"),
                 _text("kind"),
@@ -189,8 +205,61 @@ def collection_specs(prefix: str, zh_tokenization: Tokenization) -> dict[str, di
             "vector_config": no_vectors,
             "inverted_index_config": inverted,
         },
-        f"{prefix}Meta": {
+        f"{prefix}{META}": {
             "properties": [_field("schema_version", DataType.INT), _text("zh_tokenization")],
             "vector_config": no_vectors,
         },
+        f"{prefix}{RESOURCE}": {
+            "properties": [
+                _text("kind"),
+                _text("resource_id"),
+                _text("account"),
+                _blob("name"),
+                _blob("meta_json"),
+                _field("created_at", DataType.DATE),
+            ],
+            "vector_config": no_vectors,
+            "inverted_index_config": inverted,
+        },
+    }
+
+
+def store_item_spec() -> dict[str, Any]:
+    """``client.collections.create`` arguments of the ``<prefix>StoreItem`` collection.
+
+    One object per LangGraph item: ``namespace`` (labels joined by "."), ``ns_prefixes`` (every
+    prefix, for prefix search), ``key``, the indexed ``text`` (BM25) and our vector, the value as
+    JSON, ``eq_kv`` (``key=<canonical JSON>`` of top-level values, for exact-match filters) and
+    the TTL clock.
+    """
+
+    def text(name: str, tokenization: Tokenization = Tokenization.FIELD, searchable: bool = False) -> Property:
+        return Property(name=name, data_type=DataType.TEXT, tokenization=tokenization,
+                        index_filterable=True, index_searchable=searchable)
+
+    def ranged(name: str, data_type: DataType) -> Property:
+        return Property(name=name, data_type=data_type, index_filterable=True, index_range_filters=True)
+
+    return {
+        "properties": [
+            text("namespace"),
+            Property(name="ns_prefixes", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD,
+                     index_filterable=True, index_searchable=False),
+            Property(name="ns_depth", data_type=DataType.INT, index_filterable=True),
+            text("key"),
+            text("text", Tokenization.WORD, searchable=True),
+            Property(name="value_json", data_type=DataType.TEXT, index_filterable=False, index_searchable=False),
+            Property(name="eq_kv", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD,
+                     index_filterable=True, index_searchable=False),
+            Property(name="indexed", data_type=DataType.BOOL, index_filterable=True),
+            ranged("created_at", DataType.DATE),
+            ranged("updated_at", DataType.DATE),
+            ranged("expires_at", DataType.DATE),
+            Property(name="ttl_minutes", data_type=DataType.NUMBER, index_filterable=False),
+        ],
+        "vector_config": Configure.Vectors.self_provided(vector_index_config=Configure.VectorIndex.hnsw()),
+        "multi_tenancy_config": Configure.multi_tenancy(
+            enabled=True, auto_tenant_creation=True, auto_tenant_activation=True
+        ),
+        "inverted_index_config": Configure.inverted_index(index_null_state=True, index_timestamps=False),
     }
