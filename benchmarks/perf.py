@@ -188,9 +188,8 @@ def recall_inproc(engine: Any, queries: list[Query], user: str, cubes: list[list
     for q in queries[:5]:  # warm-up
         engine.recall(RecallRequest(user_id=user, query=q.text, mode="fast",
                                     cube_ids=cubes[0] if cubes else None))
-    from memos_integrations.pipeline.recall import flush_reinforcement
 
-    flush_reinforcement(engine)
+    engine.flush()
     times, emb_ms, store_ms, hits = [], [], [], []
     app_cpu0, wv_cpu0 = cpu_seconds(os.getpid()), cpu_seconds(WEAVIATE_PID)
     for i, q in enumerate(queries):
@@ -207,7 +206,7 @@ def recall_inproc(engine: Any, queries: list[Query], user: str, cubes: list[list
     out["weaviate_ms"] = float(np.median(store_ms))
     out["rest_ms"] = float(np.median([t * 1000 - e - s for t, e, s in zip(times, emb_ms, store_ms, strict=True)]))
     out["facts"] = float(np.mean(hits))
-    flush_reinforcement(engine)  # the background counter writes belong to these recalls' cost
+    engine.flush()  # the background counter writes belong to these recalls' cost
     out["app_cpu_ms"] = (cpu_seconds(os.getpid()) - app_cpu0) / len(queries) * 1000
     out["wv_cpu_ms"] = (cpu_seconds(WEAVIATE_PID) - wv_cpu0) / len(queries) * 1000
     return out

@@ -14,7 +14,6 @@ from _example_models import chat_model
 from langgraph.checkpoint.memory import InMemorySaver
 
 from memos_integrations.engine import MemoryEngine
-from memos_integrations.pipeline.recall import flush_reinforcement
 from memos_integrations.langgraph import build_memory_graph
 
 
@@ -22,7 +21,7 @@ def main() -> None:
     engine = MemoryEngine.from_settings(prefix="Examples")
     try:
         graph = build_memory_graph(engine, chat_model(), checkpointer=InMemorySaver(),
-                                   system_prompt="You are a friendly assistant.", threshold=0.3)
+                                   system_prompt="You are a friendly assistant.", relativity=0.3)
         user = f"demo_{uuid.uuid4().hex[:6]}"
 
         first = {"configurable": {"user_id": user, "thread_id": "monday"}}
@@ -43,7 +42,7 @@ def main() -> None:
               f"{len(final['messages'])} messages, memory prompt not persisted)")
         engine.wait_for_tasks(user_id=user, timeout=60)
     finally:
-        flush_reinforcement(engine)  # recall's background counter updates, before the client closes
+        engine.flush()  # recall's background counter updates, before the client closes
         engine.close()
 
 

@@ -18,9 +18,8 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-from memos_integrations.engine import MemoryEngine
-from memos_integrations.pipeline.recall import flush_reinforcement
 from memos_integrations.domain.requests import MemorizeRequest, RecallRequest
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.langgraph import build_memory_graph
 
 
@@ -50,7 +49,7 @@ def main() -> None:
         engine.memorize(MemorizeRequest(user_id=user, messages=[
             {"role": "user", "content": "I am travelling to Paris next week with my daughter."}]))
 
-        memory_agent = build_memory_graph(engine, chat_model(scripted), tools=[get_weather], threshold=0.3)
+        memory_agent = build_memory_graph(engine, chat_model(scripted), tools=[get_weather], relativity=0.3)
         parent = StateGraph(MessagesState)
         parent.add_node("triage", triage)
         parent.add_node("assistant", memory_agent)  # the compiled memory graph as a subgraph
@@ -69,7 +68,7 @@ def main() -> None:
         tool_memories = [i.record.memory for i in found.facts if i.record.sources and i.record.sources[0].get("role") == "tool"]
         print("tool memories:", tool_memories)
     finally:
-        flush_reinforcement(engine)  # recall's background counter updates, before the client closes
+        engine.flush()  # recall's background counter updates, before the client closes
         engine.close()
 
 

@@ -1,9 +1,11 @@
 """An httpx client (sync and async) for this package's server, MemOS ``/product`` routes.
 
-Besides the plain routes (``add``, ``search``, ``get_memory``, ``delete``, ``chat`` ...), it has
-``memorize`` / ``recall`` / ``get_task`` / ``wait_for_tasks`` with the same signatures as
-:class:`~memos_integrations.engine.MemoryEngine`, so faces (LangGraph nodes, LangChain and
-LlamaIndex classes) can take a local engine or a remote server interchangeably.
+Besides the plain routes (``add``, ``search``, ``get_memory`` (the raw item), ``delete``, ``chat``
+...), it has ``memorize`` / ``recall`` / ``find_task`` / ``get_task`` / ``wait_for_tasks`` with the
+same signatures and results as :class:`~memos_integrations.engine.MemoryEngine`, so faces
+(LangGraph nodes, LangChain and LlamaIndex classes) can take a local engine or a remote server
+interchangeably. The engine's raw chat-message calls have no HTTP route that stores messages
+without memorizing them, so ``WeaviateChatMessageHistory`` needs a local engine.
 
 Example::
 
@@ -15,9 +17,11 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -37,10 +41,15 @@ from memos_integrations.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
 )
+from memos_integrations.server.schemas.product import RECALL_FIELDS as PRODUCT_RECALL_FIELDS
 
 _ERRORS: dict[int, type[MemosError]] = {400: InvalidRequestError, 401: AuthenticationError,
                                         403: PermissionDeniedError, 404: NotFoundError,
                                         413: PayloadTooLargeError, 422: InvalidRequestError}
+#: Looks a task up by its id or caller-chosen id, for any user the key may act as (MemnetAI route).
+TASK_DETAIL_PATH = "/memories/task/detail"
+FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+POLL_SECONDS = 0.2
 _RECORD_FIELDS = set(MemoryRecord.model_fields) - {"vector", "change_log", "extra"}
 _ITEM_ONLY = {"embedding", "usage", "background", "source", "visibility", "user_name", "ref_id", "relativity",
               "score", "change_log"}
@@ -91,18 +100,18 @@ def memorize_result(request: MemorizeRequest, body: dict[str, Any]) -> MemorizeR
 
 
 def recall_payload(request: RecallRequest) -> dict[str, Any]:
-    return {
+    """A ``/product/search`` body for ``request``: its recall options under the MemOS open-source
+    names (:data:`~memos_integrations.server.schemas.product.RECALL_FIELDS`, the same table the
+    server reads them with) plus the query, owner, cubes and extensions."""
+    payload: dict[str, Any] = {wire: getattr(request, name) for wire, name in PRODUCT_RECALL_FIELDS.items()}
+    payload.update({
         "query": request.query, "user_id": request.user_id, "readable_cube_ids": request.readable_cube_ids,
-        "session_id": request.session_id, "mode": request.mode, "relativity": request.relativity,
-        "top_k": max(1, request.top_k), "pref_top_k": request.preference_top_k, "tool_mem_top_k": request.tool_top_k,
-        "skill_mem_top_k": request.skill_top_k, "include_preference": request.include_preference,
-        "search_tool_memory": request.include_tool_memory, "include_skill_memory": request.include_skill,
-        "filter": request.filter, "dedup": request.dedup,
+        "top_k": max(1, request.top_k),
         "reference_time": request.reference_time.isoformat() if request.reference_time else None,
         "chat_history": [m.model_dump(mode="json", exclude_none=True) for m in request.chat_history or []] or None,
         "memory_types": [t.value for t in request.memory_types] if request.memory_types else None,
-        "character": request.character, "language": request.language,
-    }
+    })
+    return payload
 
 
 def record_from_item(item: dict[str, Any]) -> MemoryRecord:
@@ -138,6 +147,34 @@ def recall_result(request: RecallRequest, data: dict[str, Any]) -> RecallResult:
     )
 
 
+def task_from_status(entry: dict[str, Any], user_id: str) -> TaskRecord:
+    """A ``/product/scheduler/status`` entry as a :class:`TaskRecord`."""
+    return TaskRecord(id=entry["task_id"], user_id=user_id, status=TaskStatus(entry["status"]),
+                      error=entry.get("error") or "")
+
+
+def task_from_detail(data: dict[str, Any]) -> TaskRecord:
+    """A MemnetAI task detail (``/memories/task/detail``) as a :class:`TaskRecord`."""
+    return TaskRecord(id=data["taskId"], user_id=data.get("memoryAgentName") or "", kind=data.get("kind") or "memorize",
+                      status=TaskStatus(data["status"]), error=data.get("error") or "")
+
+
+def _found(task_id: str, task: TaskRecord | None) -> TaskRecord:
+    if task is None:
+        raise NotFoundError(f"task {task_id} not found")
+    return task
+
+
+def _open(task: TaskRecord | None) -> bool:
+    return task is not None and task.status not in FINISHED
+
+
+def _wait_deadline(user_id: str | None, task_ids: list[str] | None, timeout: float) -> float:
+    if user_id is None and not task_ids:
+        raise InvalidRequestError("wait_for_tasks needs user_id or task_ids")
+    return time.monotonic() + timeout
+
+
 def _sse_payloads(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     for line in lines:
         if line.startswith("data:"):
@@ -169,7 +206,7 @@ class MemosClient:
         if self._owned:
             self.http.close()
 
-    def __enter__(self) -> MemosClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -225,15 +262,47 @@ class MemosClient:
         request = request if isinstance(request, RecallRequest) else RecallRequest.model_validate(request)
         return recall_result(request, self._post("/product/search", recall_payload(request))["data"])
 
-    def get_task(self, task_id: str, user_id: str) -> TaskRecord:
+    def find_task(self, task_id: str) -> TaskRecord | None:
+        """A task by its id or the caller-chosen id it was submitted with (None when unknown or not
+        visible to this key), as :meth:`MemoryEngine.find_task`."""
+        response = self.http.get(TASK_DETAIL_PATH, params={"taskId": task_id})
+        if response.status_code == 404:
+            return None
+        _raise_for(response)
+        return task_from_detail(response.json()["data"])
+
+    def get_task(self, task_id: str, user_id: str | None = None) -> TaskRecord:
+        """A task, as :meth:`MemoryEngine.get_task` (``user_id``: look it up among that user's tasks).
+
+        Raises:
+            NotFoundError: no such task (or not visible to this key).
+        """
+        if user_id is None:
+            return _found(task_id, self.find_task(task_id))
         response = self.http.get("/product/scheduler/status", params={"user_id": user_id, "task_id": task_id})
         _raise_for(response)
-        entry = response.json()["data"][0]
-        return TaskRecord(id=entry["task_id"], user_id=user_id, status=TaskStatus(entry["status"]),
-                          error=entry.get("error") or "")
+        return task_from_status(response.json()["data"][0], user_id)
 
-    def wait_for_tasks(self, *, user_id: str, timeout: float = 120.0) -> bool:
-        body = self._post("/product/scheduler/wait", params={"user_name": user_id, "timeout_seconds": timeout})
+    def wait_for_tasks(self, *, user_id: str | None = None, task_ids: list[str] | None = None,
+                       timeout: float = 120.0) -> bool:
+        """Block until the tasks ``task_ids`` and then every open task of ``user_id`` are finished,
+        as :meth:`MemoryEngine.wait_for_tasks`; False on timeout.
+
+        Raises:
+            InvalidRequestError: neither ``user_id`` nor ``task_ids`` was given.
+        """
+        deadline = _wait_deadline(user_id, task_ids, timeout)
+        pending = list(task_ids or [])
+        while pending:
+            pending = [t for t in pending if _open(self.find_task(t))]
+            if pending and time.monotonic() >= deadline:
+                return False
+            if pending:
+                time.sleep(POLL_SECONDS)
+        if user_id is None:
+            return True
+        body = self._post("/product/scheduler/wait", params={
+            "user_name": user_id, "timeout_seconds": max(0.0, deadline - time.monotonic())})
         return body["message"] == "idle"  # type: ignore[no-any-return]
 
 
@@ -254,7 +323,7 @@ class AsyncMemosClient:
         if self._owned:
             await self.http.aclose()
 
-    async def __aenter__(self) -> AsyncMemosClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -306,13 +375,35 @@ class AsyncMemosClient:
     memorize = amemorize
     recall = arecall
 
-    async def get_task(self, task_id: str, user_id: str) -> TaskRecord:
+    async def find_task(self, task_id: str) -> TaskRecord | None:
+        """See :meth:`MemosClient.find_task`."""
+        response = await self.http.get(TASK_DETAIL_PATH, params={"taskId": task_id})
+        if response.status_code == 404:
+            return None
+        _raise_for(response)
+        return task_from_detail(response.json()["data"])
+
+    async def get_task(self, task_id: str, user_id: str | None = None) -> TaskRecord:
+        """See :meth:`MemosClient.get_task`."""
+        if user_id is None:
+            return _found(task_id, await self.find_task(task_id))
         response = await self.http.get("/product/scheduler/status", params={"user_id": user_id, "task_id": task_id})
         _raise_for(response)
-        entry = response.json()["data"][0]
-        return TaskRecord(id=entry["task_id"], user_id=user_id, status=TaskStatus(entry["status"]),
-                          error=entry.get("error") or "")
+        return task_from_status(response.json()["data"][0], user_id)
 
-    async def wait_for_tasks(self, *, user_id: str, timeout: float = 120.0) -> bool:
-        body = await self._post("/product/scheduler/wait", params={"user_name": user_id, "timeout_seconds": timeout})
+    async def wait_for_tasks(self, *, user_id: str | None = None, task_ids: list[str] | None = None,
+                             timeout: float = 120.0) -> bool:
+        """See :meth:`MemosClient.wait_for_tasks`."""
+        deadline = _wait_deadline(user_id, task_ids, timeout)
+        pending = list(task_ids or [])
+        while pending:
+            pending = [t for t in pending if _open(await self.find_task(t))]
+            if pending and time.monotonic() >= deadline:
+                return False
+            if pending:
+                await asyncio.sleep(POLL_SECONDS)
+        if user_id is None:
+            return True
+        body = await self._post("/product/scheduler/wait", params={
+            "user_name": user_id, "timeout_seconds": max(0.0, deadline - time.monotonic())})
         return body["message"] == "idle"  # type: ignore[no-any-return]

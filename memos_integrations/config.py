@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The one pinned Weaviate server version (embedded mode and the Go build).
@@ -41,6 +41,33 @@ class ChatModelConfig(BaseSettings):
     support_models: list[str] = Field(default_factory=list)
 
 
+class RankWeights(BaseModel):
+    """Weights of recall's ranking score (one set for every data set and language; tuned on the
+    dev sets, see BENCHMARKS.md). Set with ``MEMOS_RANK_WEIGHTS`` as JSON, e.g. ``{"time": 0.2}``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vector: float = 0.60
+    bm25: float = 0.40
+    bm25_k: float = Field(default=10.0, gt=0, description="BM25 score at which the lexical signal counts half")
+    bm25_relativity: float = Field(default=0.5, description="how much a perfect lexical match lifts relativity")
+    impression: float = 0.02
+    session: float = 0.05
+    time: float = 0.15
+    speaker: float = Field(default=0.06, description="the memory's speaker (character) is named in the query")
+    character: float = Field(default=0.04, description="the memory is by or about the request's character")
+    neighbour: float = Field(default=0.15, description="share of the best adjacent turn's score a raw turn inherits")
+    linked: float = Field(default=0.02, description="newer memory reached from an invalid one")
+    mmr_lambda: float = 0.75
+    # Memory-memory similarity is judged on the embedder's calibrated range (lo, hi): MMR starts to
+    # penalise at hi + mmr_floor * (1 - hi) and a pair counts as the same memory from
+    # hi + near_duplicate * (1 - hi) (multilingual-e5-small: cosine 0.98 and 0.99). Distinct turns of
+    # one conversation are often 0.90-0.95 apart with e5, and penalising those cost 15 points of
+    # recall@10 on the dev sets, so only (near) repeats are touched.
+    mmr_floor: float = 0.8
+    near_duplicate: float = 0.93
+
+
 class Settings(BaseSettings):
     """All runtime settings. Every field has an environment variable (shown in ``alias``)."""
 
@@ -65,12 +92,30 @@ class Settings(BaseSettings):
     api_keys: dict[str, dict[str, Any]] = Field(default_factory=dict, validation_alias="MEMOS_API_KEYS")
 
     max_content_chars: int = Field(default=192, validation_alias="MEMOS_MAX_CONTENT_CHARS")
+
+    # recall and memorize tuning (defaults measured on the dev sets; see BENCHMARKS.md)
+    rank_weights: RankWeights = Field(default_factory=RankWeights, validation_alias="MEMOS_RANK_WEIGHTS")
+    #: Hybrid candidates fetched per cube (at least 3x the largest per-kind limit is used).
+    recall_candidates: int = Field(default=60, ge=1, le=1000, validation_alias="MEMOS_RECALL_CANDIDATES")
+    #: The embedder's cosine calibration ``[lo, hi]`` (below lo unrelated, hi a paraphrase);
+    #: unset = the embedder's own (known models) or the raw cosine.
+    relativity_range: tuple[float, float] | None = Field(default=None, validation_alias="MEMOS_RELATIVITY_RANGE")
+    #: Minimum memory-memory similarity (the embedder's calibration, see pipeline/calibration.py)
+    #: for a stored memory to be compared with a new one during reconciliation.
+    reconcile_threshold: float = Field(default=0.5, ge=0.0, le=1.0, validation_alias="MEMOS_RECONCILE_THRESHOLD")
+    #: Fast mode blends each turn's vector with the reply that follows it.
+    contextual_vectors: bool = Field(default=True, validation_alias="MEMOS_CONTEXTUAL_VECTORS")
+    contextual_weight: float = Field(default=0.3, ge=0.0, le=1.0, validation_alias="MEMOS_CONTEXTUAL_WEIGHT")
+    #: A common-sense cube every recall also reads (MemnetAI's global common-sense database).
+    global_common_sense_cube: str | None = Field(default=None, validation_alias="MEMOS_GLOBAL_COMMON_SENSE_CUBE")
+    #: Forgetting curve: days for an untouched memory's impression to fall to 1/e of its height.
+    base_stability_days: float = Field(default=30.0, gt=0, validation_alias="MEMOS_BASE_STABILITY_DAYS")
     task_workers: int = Field(default=2, validation_alias="MEMOS_TASK_WORKERS")
     #: Cubes kept loaded in Weaviate; least recently used ones beyond this are set INACTIVE
     #: (reactivated on their next use). 0 = never deactivate.
     max_active_cubes: int = Field(default=200, ge=0, validation_alias="MEMOS_MAX_ACTIVE_CUBES")
 
-    @field_validator("chat_model_list", "api_keys", mode="before")
+    @field_validator("chat_model_list", "api_keys", "rank_weights", "relativity_range", mode="before")
     @classmethod
     def _parse_json(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 import uuid
 
+from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, RecallRequest
 from memos_integrations.engine import MemoryEngine
-from memos_integrations.pipeline.recall import flush_reinforcement
-from memos_integrations.domain.requests import MemorizeRequest, RecallRequest
 
 CONVERSATIONS = {
     "en": (
@@ -47,7 +46,8 @@ def run_demo(language: str = "en") -> None:
     user = f"demo_{uuid.uuid4().hex[:8]}"
     try:
         t0 = time.monotonic()
-        stored = engine.memorize(MemorizeRequest(user_id=user, session_id="session-1", messages=messages))
+        stored = engine.memorize(MemorizeRequest(user_id=user, session_id="session-1",
+                                                 messages=[ChatMessage.model_validate(m) for m in messages]))
         print(f"Memorized {len(stored.memories)} memories ({stored.mode} mode) in "
               f"{(time.monotonic() - t0) * 1000:.0f} ms into cube '{user}'.")
         t0 = time.monotonic()
@@ -58,6 +58,6 @@ def run_demo(language: str = "en") -> None:
         print("\n--- memoryPrompt ---")
         print(found.memory_prompt)
     finally:
-        flush_reinforcement(engine)  # recall's background counter updates, before the cleanup
-        engine.store.delete_where([user], user_id=user)
+        engine.flush()  # recall's background counter updates, before the cleanup
+        engine.delete_where([user], user_id=user)
         engine.close()

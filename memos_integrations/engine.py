@@ -21,22 +21,25 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from memos_integrations.config import Settings, get_settings
-from memos_integrations.pipeline import fine as fine_mode
-from memos_integrations.pipeline.keywords import warm_up
-from memos_integrations.pipeline.memorize import idempotency_key, memorize_fast
 from memos_integrations.domain.models import (
     MemoryRecord,
     MemoryStatus,
     MemoryType,
     MessageRecord,
+    ResourceRecord,
     TaskRecord,
     TaskStatus,
 )
-from memos_integrations.pipeline.recall import recall as run_recall
 from memos_integrations.domain.requests import MemorizeRequest, MemorizeResult, RecallRequest, RecallResult
+from memos_integrations.errors import ConfigurationError, InvalidRequestError
+from memos_integrations.pipeline import fine as fine_mode
+from memos_integrations.pipeline.calibration import Calibration
+from memos_integrations.pipeline.deps import PipelineDeps
+from memos_integrations.pipeline.keywords import warm_up
+from memos_integrations.pipeline.memorize import idempotency_key, memorize_fast
+from memos_integrations.pipeline.recall import recall as run_recall
 from memos_integrations.storage.store import MemoryStore
 from memos_integrations.tasks import TaskRunner
-from memos_integrations.errors import ConfigurationError, InvalidRequestError
 
 
 class MemoryEngine:
@@ -56,18 +59,41 @@ class MemoryEngine:
     ) -> None:
         from memos_integrations.llm.embeddings import default_embeddings
 
-        self.settings = settings or get_settings()
-        self.store = store
-        self.embeddings = embeddings or default_embeddings()
-        self.chat_model = chat_model
-        self.keep_messages = keep_messages
-        # Cosine similarity of the embedding model mapped to [0, 1] relevance: (cos - lo) / (hi - lo).
-        self.relativity_range = relativity_range or getattr(self.embeddings, "relativity_range", (0.0, 1.0))
-        self.tasks = TaskRunner(store, self._run_task, workers=task_workers or self.settings.task_workers)
+        settings = settings or get_settings()
+        embeddings = embeddings or default_embeddings()
+        calibration = Calibration.for_embeddings(embeddings, relativity_range or settings.relativity_range)
+        #: What the pipeline steps use; the engine itself is never handed to them.
+        self.deps = PipelineDeps(store=store, embeddings=embeddings, settings=settings, calibration=calibration,
+                                 chat_model=chat_model, keep_messages=keep_messages)
+        self.tasks = TaskRunner(store, self._run_task, workers=task_workers or settings.task_workers)
         # jieba loads its dictionary (~1 s) lazily; do it now, off the first Chinese recall's path
         threading.Thread(target=warm_up, name="memos-jieba-warm-up", daemon=True).start()
         if start_tasks:
             self.tasks.recover()
+
+    @property
+    def settings(self) -> Settings:
+        return self.deps.settings
+
+    @property
+    def store(self) -> MemoryStore:
+        """The storage layer (for the LangGraph ``BaseStore`` and tests; faces use the engine's
+        methods)."""
+        return self.deps.store
+
+    @property
+    def embeddings(self) -> Embeddings:
+        return self.deps.embeddings
+
+    @property
+    def chat_model(self) -> BaseChatModel | None:
+        """The chat model of fine-mode memorize and fine/mixture recall (None: fast mode only)."""
+        return self.deps.chat_model
+
+    @property
+    def calibration(self) -> Calibration:
+        """The embedder's cosine -> relevance mapping used by recall, reconciliation and thresholds."""
+        return self.deps.calibration
 
     @classmethod
     def from_settings(
@@ -89,27 +115,22 @@ class MemoryEngine:
             chat_model = ChatModelRegistry(settings.chat_model_list).default()
         return cls(store, embeddings, chat_model, settings=settings, **kwargs)
 
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until the background writes of earlier recalls (impression, recall counts) are done."""
+        self.deps.recall_state.flush(timeout)
+
     def close(self) -> None:
         """Finish pending recall bookkeeping, stop the task workers, close the store."""
-        from memos_integrations.pipeline.recall import flush_reinforcement
-
-        flush_reinforcement(self)
+        self.deps.recall_state.close()
         self.tasks.close()
         self.store.close()
-
-    # ----------------------------------------------------------------------------------------
-    # scoring
-
-    def relativity(self, cosine: float) -> float:
-        lo, hi = self.relativity_range
-        return max(0.0, min(1.0, (cosine - lo) / (hi - lo))) if hi > lo else cosine
 
     # ----------------------------------------------------------------------------------------
     # recall
 
     def recall(self, request: RecallRequest | dict[str, Any]) -> RecallResult:
         request = request if isinstance(request, RecallRequest) else RecallRequest.model_validate(request)
-        return run_recall(self, request)
+        return run_recall(self.deps, request)
 
     async def arecall(self, request: RecallRequest | dict[str, Any]) -> RecallResult:
         return await asyncio.to_thread(self.recall, request)
@@ -137,8 +158,8 @@ class MemoryEngine:
         mode = self._mode(request)
         if sync:
             if mode == "fast":
-                return memorize_fast(self, request)
-            return fine_mode.memorize_fine(self, request)
+                return memorize_fast(self.deps, request)
+            return fine_mode.memorize_fine(self.deps, request)
         return self.submit(request)
 
     async def amemorize(self, request: MemorizeRequest | dict[str, Any], *, sync: bool = True) -> MemorizeResult:
@@ -156,7 +177,7 @@ class MemoryEngine:
         request = request.model_copy(update={"idempotency_key": key})
         raw: list[MemoryRecord] = []
         if mode == "fine":
-            raw = memorize_fast(self, request).memories
+            raw = memorize_fast(self.deps, request).memories
         task = TaskRecord(user_id=request.user_id, kind=f"memorize:{mode}", idempotency_key=key,
                           request=request.model_dump(mode="json"))
         task = self.tasks.submit(task)
@@ -167,11 +188,11 @@ class MemoryEngine:
         if task.kind == "memorize:fine":
             if self.chat_model is None:
                 raise ConfigurationError("this fine memorize task needs a chat model; the engine has none")
-            result = fine_mode.memorize_fine(self, request, task_id=task.id,
+            result = fine_mode.memorize_fine(self.deps, request, task_id=task.id,
                                              guard=lambda: self.tasks.ensure_current(task))
         else:
             self.tasks.ensure_current(task)
-            result = memorize_fast(self, request, task_id=task.id)
+            result = memorize_fast(self.deps, request, task_id=task.id)
         return result.model_dump(mode="json", exclude={"memories": {"__all__": {"vector"}}})
 
     def get_task(self, task_id: str) -> TaskRecord:
@@ -245,6 +266,29 @@ class MemoryEngine:
     def delete_messages(self, cube_id: str, session_id: str | None = None) -> int:
         """Delete a cube's raw chat messages (one session when ``session_id`` is given)."""
         return self.store.delete_messages(cube_id, session_id)
+
+    def claim_resource(self, kind: str, resource_id: str, account: str, *, name: str = "",
+                       meta: dict[str, Any] | None = None) -> ResourceRecord:
+        """Record ``account`` as the owner of a resource it creates (a knowledge base, a cube, a
+        common-sense database ...). Idempotent for the same account.
+
+        Raises:
+            PermissionDeniedError: another account owns it.
+        """
+        return self.store.claim_resource(ResourceRecord(kind=kind, resource_id=resource_id, account=account,
+                                                        name=name, meta=meta or {}))
+
+    def get_resource(self, kind: str, resource_id: str) -> ResourceRecord | None:
+        """The ownership record of a resource (None when nobody created it)."""
+        return self.store.get_resource(kind, resource_id)
+
+    def list_resources(self, kind: str, account: str | None = None) -> list[ResourceRecord]:
+        """The resources of one kind (of one account when given), oldest first."""
+        return self.store.find_resources(kind, account)
+
+    def release_resource(self, kind: str, resource_id: str) -> bool:
+        """Forget a resource's owner (when the resource is deleted)."""
+        return self.store.release_resource(kind, resource_id)
 
     def find_task(self, task_id: str) -> TaskRecord | None:
         """A task by its id or by the caller-chosen id it was submitted with (None when unknown)."""

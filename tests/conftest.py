@@ -73,7 +73,7 @@ def hash_engine(weaviate_client):  # type: ignore[no-untyped-def]
 
     store = MemoryStore(weaviate_client, prefix="Hash")
     store.setup()
-    engine = MemoryEngine(store, HashEmbeddings(dim=256), settings=Settings(), relativity_range=(0.0, 0.6))
+    engine = MemoryEngine(store, HashEmbeddings(dim=256), settings=Settings())
     yield engine
     engine.tasks.close()
 
@@ -187,7 +187,7 @@ def server_env(weaviate_client, llm_stub):  # type: ignore[no-untyped-def]
     settings = Settings(MEMOS_API_KEYS=keys, CHAT_MODEL_LIST=models)
     store = MemoryStore(weaviate_client, prefix="Srv")
     store.setup()
-    engine = MemoryEngine(store, HashEmbeddings(dim=256), settings=settings, relativity_range=(0.0, 0.6))
+    engine = MemoryEngine(store, HashEmbeddings(dim=256), settings=settings)
     app = create_app(engine, settings, limits=ServerLimits(MEMOS_MAX_BODY_BYTES=256 * 1024, MEMOS_MAX_MESSAGES=50))
     with _ThreadedUvicorn(app) as server:
         yield SimpleNamespace(url=server.url, engine=engine, app=app, alice=alice, bob=bob, public=public,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from memos_integrations.engine import MemoryEngine
 from memos_integrations.domain.models import TaskStatus
 from memos_integrations.domain.requests import MemorizeRequest, RecallRequest
+from memos_integrations.engine import MemoryEngine
 
 
 def test_fast_memorize_is_searchable_at_once(hash_engine: MemoryEngine, cube: str) -> None:

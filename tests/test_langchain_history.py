@@ -32,7 +32,7 @@ def test_messages_round_trip_in_order_per_session(hash_engine: MemoryEngine) -> 
     assert messages[0].content == "hi, I'm Alice"
     assert messages[1].tool_calls[0]["name"] == "lookup" and messages[2].tool_call_id == "c1"
     # a new history object for the same session reads the same rows; other sessions/users see nothing
-    assert len(WeaviateChatMessageHistory(hash_engine.store, user_id=alice, session_id="s1").messages) == 4
+    assert len(WeaviateChatMessageHistory(hash_engine, user_id=alice, session_id="s1").messages) == 4
     assert WeaviateChatMessageHistory(hash_engine, user_id=alice, session_id="s2").messages == []
     assert WeaviateChatMessageHistory(hash_engine, user_id=_user("bob"), session_id="s1").messages == []
     assert [m.content for m in WeaviateChatMessageHistory(hash_engine, user_id=alice, session_id="s1",

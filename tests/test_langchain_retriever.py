@@ -7,11 +7,15 @@ import uuid
 import pytest
 from langchain_core.documents import Document
 
-from memos_integrations.engine import MemoryEngine
 from memos_integrations.domain.models import MemoryType
-from memos_integrations.domain.requests import MemorizeRequest, RecallRequest
+from memos_integrations.domain.requests import (
+    NON_OPTION_FIELDS,
+    MemorizeRequest,
+    RecallOptions,
+    RecallRequest,
+)
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.errors import ConfigurationError, InvalidRequestError
-from memos_integrations.integrations import NON_OPTION_FIELDS, RecallOptions
 from memos_integrations.langchain import MemoryRetriever
 
 

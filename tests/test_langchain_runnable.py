@@ -56,7 +56,7 @@ def test_fake_llm_prompt_chain_remembers_across_conversations(hash_engine: Memor
     chain.invoke({"question": "What do I keep in my garden?"}, config=_config(bob, "c3"))
     assert "beehives" not in capture.last_text
     # the assistant's answer was memorized too, with its session
-    stored = hash_engine.store.list(alice)
+    stored = hash_engine.list_memories(alice)
     assert {r.memory for r in stored} >= {"用户: I keep three beehives in my garden.", "assistant: Noted!"}
     assert {r.session_id for r in stored} == {"c1", "c2"}
 
@@ -82,7 +82,7 @@ def test_fake_llm_streaming_memorizes_the_whole_answer(hash_engine: MemoryEngine
     chain = with_memory(model, hash_engine, user_id=alice)
     chunks = list(chain.stream("Tell me about Paris", config={"configurable": {"session_id": "s"}}))
     assert len(chunks) > 1
-    assert "assistant: Paris is lovely in spring" in {r.memory for r in hash_engine.store.list(alice)}
+    assert "assistant: Paris is lovely in spring" in {r.memory for r in hash_engine.list_memories(alice)}
 
 
 async def test_fake_llm_async_streaming(hash_engine: MemoryEngine) -> None:
@@ -91,7 +91,7 @@ async def test_fake_llm_async_streaming(hash_engine: MemoryEngine) -> None:
     chain = with_memory(model, hash_engine, user_id=alice)
     chunks = [c async for c in chain.astream("Tell me about Oslo")]
     assert "".join(str(c.content) for c in chunks) == "Oslo has fjords"
-    assert "assistant: Oslo has fjords" in {r.memory for r in hash_engine.store.list(alice)}
+    assert "assistant: Oslo has fjords" in {r.memory for r in hash_engine.list_memories(alice)}
 
 
 def test_bad_inputs_raise_typed_errors(hash_engine: MemoryEngine) -> None:

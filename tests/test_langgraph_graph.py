@@ -15,21 +15,21 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 from memos_integrations.config import Settings
-from memos_integrations.engine import MemoryEngine
 from memos_integrations.domain.models import TaskStatus
-from memos_integrations.pipeline.prompts import REMINDER
 from memos_integrations.domain.requests import MemorizeRequest, MemorizeResult, RecallRequest, RecallResult
-from memos_integrations.errors import InvalidRequestError
+from memos_integrations.engine import MemoryEngine
+from memos_integrations.errors import ConfigurationError, InvalidRequestError
 from memos_integrations.langgraph import build_memory_graph
 from memos_integrations.langgraph.fakes import RecordingChatModel
 from memos_integrations.llm.embeddings import HashEmbeddings
+from memos_integrations.pipeline.prompts import REMINDER
 
 FACT = "My cat Tuanzi is a British Shorthair and loves salmon."
 QUESTION = "What breed is my cat Tuanzi?"
 
 
 def _config(user: str, thread: str, **extra: Any) -> dict[str, Any]:
-    return {"configurable": {"user_id": user, "thread_id": thread, "threshold": 0.1, **extra}}
+    return {"configurable": {"user_id": user, "thread_id": thread, "relativity": 0.1, **extra}}
 
 
 def _user() -> str:
@@ -58,7 +58,7 @@ def test_fact_told_in_thread_1_is_injected_in_thread_2_fake_llm(hash_engine: Mem
     assert state["messages"][0].content == QUESTION
     assert state["messages"][-1].content == "Tuanzi is a British Shorthair."
     assert state["recalled_memory_ids"]
-    stored = hash_engine.store.list(user)
+    stored = hash_engine.list_memories(user)
     assert stored and {r.session_id for r in stored} == {"thread-1"}  # thread_id -> session_id
 
 
@@ -98,8 +98,7 @@ class GatedEmbeddings(HashEmbeddings):
 
 def test_memorize_does_not_delay_the_answer_and_is_searchable_after_fake_llm(hash_engine: MemoryEngine) -> None:
     gate = threading.Event()
-    engine = MemoryEngine(hash_engine.store, GatedEmbeddings(gate), settings=Settings(),
-                          relativity_range=(0.0, 0.6), start_tasks=False)
+    engine = MemoryEngine(hash_engine.store, GatedEmbeddings(gate), settings=Settings(), start_tasks=False)
     try:
         model = RecordingChatModel(messages=iter(["Noted!"]))
         graph = build_memory_graph(engine, model)
@@ -128,9 +127,9 @@ def test_memorize_sync_option_and_add_message_on_answer_false_fake_llm(hash_engi
     state = graph.invoke({"messages": [("user", "I collect vintage fountain pens")]},
                          _config(user, "t", memorize_sync=True))
     assert state["memorize_task_id"] is None
-    assert hash_engine.store.count(user) == 2  # stored before invoke returned (user + assistant)
+    assert hash_engine.count_memories(user) == 2  # stored before invoke returned (user + assistant)
     graph.invoke({"messages": [("user", "Also stamps")]}, _config(user, "t2", add_message_on_answer=False))
-    assert hash_engine.store.count(user) == 2
+    assert hash_engine.count_memories(user) == 2
 
 
 def test_graph_as_subgraph_of_a_user_graph_fake_llm(hash_engine: MemoryEngine) -> None:
@@ -243,7 +242,7 @@ class RecordingBackend:
 def test_ainvoke_uses_async_backend_methods_and_state_options_fake_llm(hash_engine: MemoryEngine) -> None:
     backend = RecordingBackend(hash_engine)
     model = RecordingChatModel(messages=iter(["Noted!", "Salmon."]))
-    graph = build_memory_graph(backend, model, threshold=0.1)
+    graph = build_memory_graph(backend, model, relativity=0.1)
     user = _user()
     state = asyncio.run(graph.ainvoke({"messages": [("user", FACT)], "user_id": user}))
     assert backend.used == ["arecall", "amemorize"]
@@ -260,6 +259,10 @@ def test_missing_user_id_is_a_typed_error_fake_llm(hash_engine: MemoryEngine) ->
         graph.invoke({"messages": [("user", "hello")]})
     with pytest.raises(InvalidRequestError, match="unknown memory option"):
         build_memory_graph(hash_engine, RecordingChatModel(), user="typo")
+    with pytest.raises(InvalidRequestError, match="relativity"):  # the old name of the recall threshold
+        build_memory_graph(hash_engine, RecordingChatModel(), threshold=0.3)
+    with pytest.raises(InvalidRequestError, match="top_k"):
+        build_memory_graph(hash_engine, RecordingChatModel(), top_k=1000)
 
 
 def test_create_agent_wrapped_by_memory_steps_fake_llm(hash_engine: MemoryEngine) -> None:
@@ -310,10 +313,10 @@ def test_sync_only_and_async_only_backends_fake_llm(hash_engine: MemoryEngine) -
     user = _user()
     sync_graph = build_memory_graph(SyncOnlyBackend(hash_engine), RecordingChatModel(), memorize_sync=True)
     state = asyncio.run(sync_graph.ainvoke({"messages": [("user", FACT)]}, _config(user, "a")))
-    assert state["memorize_task_id"] is None and hash_engine.store.count(user) == 2
+    assert state["memorize_task_id"] is None and hash_engine.count_memories(user) == 2
     model = RecordingChatModel()
     async_graph = build_memory_graph(AsyncOnlyBackend(hash_engine), model)
     asyncio.run(async_graph.ainvoke({"messages": [("user", QUESTION)]}, _config(user, "b")))
     assert "British Shorthair" in str(model.calls[-1][0].content)
-    with pytest.raises(InvalidRequestError, match="ainvoke"):
+    with pytest.raises(ConfigurationError, match="ainvoke"):
         async_graph.invoke({"messages": [("user", QUESTION)]}, _config(user, "c"))

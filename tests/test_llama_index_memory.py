@@ -23,7 +23,7 @@ def _user(name: str) -> str:
 
 
 def _texts(engine: MemoryEngine, user_id: str) -> set[str]:
-    return {r.memory for r in engine.store.list(user_id)}
+    return {r.memory for r in engine.list_memories(user_id)}
 
 
 def _prompt(llm: MockLLMWithChatMemoryOfLastCall) -> str:
@@ -135,7 +135,7 @@ async def test_memory_block_in_llama_index_memory(hash_engine: MemoryEngine) -> 
     await block.aput([ChatMessage(role="user", content="My blood type is AB negative."),
                       ChatMessage(role="assistant", content="Noted.")], session_id="s-1")
     assert "用户: My blood type is AB negative." in _texts(hash_engine, alice)
-    assert {r.session_id for r in hash_engine.store.list(alice)} == {"s-1"}
+    assert {r.session_id for r in hash_engine.list_memories(alice)} == {"s-1"}
     memory = Memory.from_defaults(session_id="s-2", token_limit=4000, memory_blocks=[block])
     messages = await memory.aget(input="What is my blood type?")
     assert messages and "AB negative" in (messages[0].content or "")

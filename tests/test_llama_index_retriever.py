@@ -13,11 +13,11 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.schema import NodeWithScore
 
 from memos_integrations.config import Settings
-from memos_integrations.engine import MemoryEngine
 from memos_integrations.domain.requests import MemorizeRequest, RecallRequest
-from memos_integrations.storage.store import MemoryStore
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.errors import ConfigurationError, InvalidRequestError
 from memos_integrations.llama_index import LlamaIndexChatModel, LlamaIndexEmbeddings, MemoryRetriever
+from memos_integrations.storage.store import MemoryStore
 
 
 def _user(name: str) -> str:

@@ -15,13 +15,13 @@ from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import Field
 
 from memos_integrations.config import Settings
-from memos_integrations.engine import MemoryEngine
-from memos_integrations.pipeline.extract import Extraction, parse_into, parse_loose_json, resolve_relative_time
 from memos_integrations.domain.models import MemoryStatus, MemoryType
 from memos_integrations.domain.requests import MemorizeRequest, RecallRequest
-from memos_integrations.storage.store import MemoryStore
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.errors import ExtractionError
 from memos_integrations.llm.embeddings import HashEmbeddings
+from memos_integrations.pipeline.extract import Extraction
+from memos_integrations.storage.store import MemoryStore
 
 
 class RecordingFakeLLM(GenericFakeChatModel):
@@ -43,45 +43,18 @@ def fake_llm(*answers: str) -> RecordingFakeLLM:
 def fine_engine(weaviate_client: Any) -> Iterator[MemoryEngine]:
     store = MemoryStore(weaviate_client, prefix="Fine")
     store.setup()
-    engine = MemoryEngine(store, HashEmbeddings(dim=256), settings=Settings(), relativity_range=(0.0, 0.6))
+    engine = MemoryEngine(store, HashEmbeddings(dim=256), settings=Settings())
     yield engine
     engine.tasks.close()
 
 
 def run_fine(engine: MemoryEngine, llm: RecordingFakeLLM, **request: Any) -> Any:
-    engine.chat_model = llm
-    return engine.memorize(MemorizeRequest(mode="fine", **request))
-
-
-# ---------------------------------------------------------------------------------------------
-# parser and time unit tests
-
-
-def test_loose_json_parser_repairs_common_model_output() -> None:
-    assert parse_loose_json('```json\n{"a": 1,}\n```') == {"a": 1}
-    assert parse_loose_json("<think>hmm {x}</think>Result: {'a': 'it\\'s', 'b': [True, None,],}") == {
-        "a": "it's", "b": [True, None]}
-    assert parse_loose_json('{facts: [{value: "x" /* c */}], // note\n "n": 2}') == {"facts": [{"value": "x"}], "n": 2}
-    assert parse_loose_json('{"facts": [{"value": "truncated"}') == {"facts": [{"value": "truncated"}]}
-    assert parse_loose_json('[{"value": "中文，含逗号"}]') == [{"value": "中文，含逗号"}]
-    with pytest.raises(ValueError):
-        parse_loose_json("I am sorry, I cannot help with that.")
-    with pytest.raises(ExtractionError, match="did not answer in JSON"):
-        parse_into(Extraction, "no json here", what="extraction")
-    with pytest.raises(ExtractionError, match="does not match the schema"):
-        parse_into(Extraction, '{"facts": [{"key": "no value"}]}', what="extraction")
-
-
-def test_relative_times_resolve_against_chat_time() -> None:
-    base = datetime(2025, 3, 5, 9, 30)  # a Wednesday
-    assert resolve_relative_time("昨晚", base) == datetime(2025, 3, 4, 20, 0)
-    assert resolve_relative_time("前天", base).date().isoformat() == "2025-03-03"
-    assert resolve_relative_time("上周五", base).date().isoformat() == "2025-02-28"
-    assert resolve_relative_time("三天前", base).date().isoformat() == "2025-03-02"
-    assert resolve_relative_time("last Friday", base).date().isoformat() == "2025-02-28"
-    assert resolve_relative_time("yesterday morning", base) == datetime(2025, 3, 4, 9, 0)
-    assert resolve_relative_time("2 weeks ago", base).date().isoformat() == "2025-02-19"
-    assert resolve_relative_time("去年", base).year == 2024
+    """Fine memorize through an engine built with this (fake) chat model, on the shared store."""
+    with_llm = MemoryEngine(engine.store, engine.embeddings, llm, settings=engine.settings, start_tasks=False)
+    try:
+        return with_llm.memorize(MemorizeRequest(mode="fine", **request))
+    finally:
+        with_llm.tasks.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +222,10 @@ def test_duplicate_reinforces_existing_memory_fake_llm(fine_engine: MemoryEngine
     assert "[M1]" in llm.prompts[1][1].content and "Tuanzi" in llm.prompts[1][1].content
     assert fine_engine.store.count(cube, statuses=None) == 1  # no new record
     stored = fine_engine.store.get(original.id)
-    assert stored is not None and stored.impression > original.impression and stored.mention_count == 2
+    # the one impression model: a mention refreshes the impression (still at most 1) and steadies the
+    # memory (mention_count feeds the forgetting curve's stability)
+    assert stored is not None and stored.mention_count == 2 and stored.impression <= 1.0
+    assert stored.last_reinforced_at is not None and stored.last_reinforced_at >= original.created_at
     assert stored.last_reinforced_at is not None
 
     # the very same text again is a duplicate without a reconciliation call

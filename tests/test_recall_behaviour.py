@@ -15,11 +15,11 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from memos_integrations.config import Settings
-from memos_integrations.engine import MemoryEngine
+from memos_integrations.domain.messages import inject_memory
 from memos_integrations.domain.models import MemoryRecord, MemoryStatus, MemoryType, RelationRecord
-from memos_integrations.pipeline.prompts import build_memory_prompt, inject
-from memos_integrations.pipeline.recall import flush_reinforcement
-from memos_integrations.domain.requests import RecallRequest
+from memos_integrations.domain.requests import ChatMessage, RecallRequest
+from memos_integrations.engine import MemoryEngine
+from memos_integrations.pipeline.prompts import REMINDER, build_memory_prompt
 from memos_integrations.storage.store import MemoryStore
 
 CN = timezone(timedelta(hours=8))
@@ -50,8 +50,8 @@ class WordHashEmbeddings(Embeddings):
         return self._vec(text)
 
 
-def make_engine(store: MemoryStore, chat_model: Any = None) -> MemoryEngine:
-    return MemoryEngine(store, WordHashEmbeddings(), chat_model, settings=Settings(), start_tasks=False,
+def make_engine(store: MemoryStore, chat_model: Any = None, settings: Settings | None = None) -> MemoryEngine:
+    return MemoryEngine(store, WordHashEmbeddings(), chat_model, settings=settings or Settings(), start_tasks=False,
                         relativity_range=RANGE)
 
 
@@ -158,7 +158,7 @@ def test_forgetting_curve_ranks_fresh_over_faded_and_recall_reinforces(rengine, 
     assert result.max_impression == pytest.approx(by_id[fresh.id].impression)
     # recall reinforces in the background: counters and impression go up
     ask(rengine, cube, "what is my locker code", relativity=0, dedup="no", reinforce=True)
-    flush_reinforcement(rengine)
+    rengine.flush()
     again = rengine.store.get(old.id)
     assert again is not None and again.recall_count == 1 and again.last_recalled_at is not None
     assert again.impression > by_id[old.id].impression + 0.3
@@ -202,21 +202,23 @@ def test_common_sense_global_agent_and_request_scopes(rengine, cube) -> None:
     for c, text in ((glob, "plants need water and light"), (agent, "plants on this farm are watered by drip"),
                     (kb, "cactus plants need little water")):
         put(rengine, c, [text], memory_type=MemoryType.KNOWLEDGE)
-    rengine.global_common_sense_cube = glob  # type: ignore[attr-defined]
+    configured = make_engine(rengine.store, settings=Settings(MEMOS_GLOBAL_COMMON_SENSE_CUBE=glob))
     try:
-        base = ask(rengine, cube, "how often should plants get water", relativity=0)
+        base = ask(configured, cube, "how often should plants get water", relativity=0)
         assert texts(base.knowledge) == ["plants need water and light"]
         assert "plants need water and light" not in texts(base.facts)
-        full = ask(rengine, cube, "how often should plants get water", relativity=0, use_agent_common_sense=True,
+        full = ask(configured, cube, "how often should plants get water", relativity=0, use_agent_common_sense=True,
                    common_sense_ids=[kb])
         assert set(texts(full.knowledge)) == {"plants need water and light", "plants on this farm are watered by drip",
                                               "cactus plants need little water"}
-        assert "常识" in ask(rengine, cube, "植物 plants water", relativity=0).memory_prompt
-        none = ask(rengine, cube, "how often should plants get water", relativity=0, use_common_sense=False,
+        assert "常识" in ask(configured, cube, "植物 plants water", relativity=0).memory_prompt
+        none = ask(configured, cube, "how often should plants get water", relativity=0, use_common_sense=False,
                    common_sense_ids=[kb])
         assert none.knowledge == []
+        unconfigured = ask(rengine, cube, "how often should plants get water", relativity=0)
+        assert "plants need water and light" not in texts(unconfigured.knowledge)
     finally:
-        rengine.global_common_sense_cube = None  # type: ignore[attr-defined]
+        configured.tasks.close()
 
 
 def test_mmr_dedup_keeps_one_of_near_identical(rengine, cube) -> None:
@@ -244,11 +246,11 @@ def test_memory_prompt_in_chinese_and_english(rengine, cube) -> None:
     en = ask(rengine, cube, "can Xiaowen drink milk? lactose", relativity=0)
     for part in ("## Facts", "[2025-05-03 12:30] Xiaowen is lactose intolerant", "## Preferences", "(explicit)"):
         assert part in en.memory_prompt
-    messages = [{"role": "system", "content": "You are kind."}, {"role": "user", "content": "Hi"}]
-    out = inject(messages, en.memory_prompt, "en")
-    assert out[0]["content"].startswith("You are kind.") and "## Facts" in out[0]["content"]
-    assert out[-1]["content"].startswith("Hi") and out[-1]["content"] != "Hi"
-    assert messages[-1]["content"] == "Hi"
+    messages = [ChatMessage(role="system", content="You are kind."), ChatMessage(role="user", content="Hi")]
+    out = inject_memory(messages, en.memory_prompt, reminder=REMINDER["en"])
+    assert out[0].text.startswith("You are kind.") and "## Facts" in out[0].text
+    assert out[-1].text.startswith("Hi") and out[-1].text != "Hi"
+    assert messages[-1].text == "Hi"
     assert build_memory_prompt(en) == en.memory_prompt or "## Facts" in build_memory_prompt(en)
 
 

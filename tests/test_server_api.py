@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from memos_integrations.client import AsyncMemosClient, MemosClient
+from memos_integrations.errors import ConfigurationError
+from memos_integrations.langchain import MemoryRetriever
 from memos_integrations.server.sse import parse_frames
 
 
@@ -136,7 +138,7 @@ def test_filter_delete_by_session(server_env, http) -> None:  # type: ignore[no-
     result = http.post("/product/delete_memory", headers=auth("key-alice"),
                        json={"user_id": user, "session_id": "to-forget"}).json()
     assert result["data"]["status"] == "success"
-    left = server_env.engine.store.list(user, filter={"session_id": "to-forget"})
+    left = server_env.engine.list_memories(user, filter={"session_id": "to-forget"})
     assert left == []
     both = http.post("/product/delete_memory", headers=auth("key-alice"),
                      json={"memory_ids": ["x"], "user_id": user}).json()
@@ -174,7 +176,7 @@ def test_memos_cloud_sdk_flow(server_env) -> None:  # type: ignore[no-untyped-de
 
     removed = client.delete_memory(memory_ids=[hit["id"]])
     assert removed.data.success
-    assert server_env.engine.store.get(hit["id"]) is None
+    assert server_env.engine.get_memory(hit["id"]) is None
 
 
 def test_memos_cloud_sdk_chat(server_env) -> None:  # type: ignore[no-untyped-def]
@@ -231,6 +233,30 @@ def test_memnetai_sdk_flow(server_env) -> None:  # type: ignore[no-untyped-def]
     assert all("bonsai" not in s["memorySummaryText"] for s in default_ns["memorySummaryList"])
     with pytest.raises(RuntimeError, match="业务错误码：404"):
         client.memories_detail("00000000-0000-0000-0000-000000000000")
+
+
+MEMNET_SUMMARY_FIELDS = {"memorySummaryId", "memorySummaryText", "maxImpression", "charactersInMemory",
+                         "memnetaiContextId", "contextType", "memoryStatus", "linkedNewMemorySummaryId",
+                         "memoryChangeLog", "metaData", "score", "createTime", "updateTime"}
+
+
+def test_memnet_recall_details_only_when_asked(server_env, http) -> None:  # type: ignore[no-untyped-def]
+    """``isReturningDetailedMemoryInfo: 1`` adds every detail of each memory; 0 (the default)
+    answers with the documented fields (seed 002)."""
+    agent = server_env.bob
+    stored = http.post("/v1/memories", headers=auth("key-bob"), json={
+        "memoryAgentName": agent, "language": "en-US", "metadata": "rooftop",
+        "messages": [{"role": "user", "content": "I keep three beehives on my roof", "character": "Bob"}]})
+    assert stored.status_code == 200, stored.text
+    body = {"memoryAgentName": agent, "query": "I keep three beehives on my roof"}
+    short = http.post("/v1/recall", headers=auth("key-bob"), json=body).json()["data"]
+    full = http.post("/v1/recall", headers=auth("key-bob"), json={**body, "isReturningDetailedMemoryInfo": 1}).json()["data"]
+    brief = next(s for s in short["memorySummaryList"] if "beehives" in s["memorySummaryText"])
+    detail = next(s for s in full["memorySummaryList"] if s["memorySummaryId"] == brief["memorySummaryId"])
+    assert MEMNET_SUMMARY_FIELDS <= set(brief) and "memoryType" not in brief and "sources" not in brief
+    assert set(brief) < set(detail) and detail["metaData"] == brief["metaData"] == "rooftop"
+    assert detail["memoryType"] == "UserMemory" and detail["cubeId"] == agent and detail["info"] == {"metadata": "rooftop"}
+    assert detail["sources"] and isinstance(detail["recallCount"], int) and short["memoryPrompt"] == full["memoryPrompt"]
 
 
 def test_product_chat_complete_and_stream(server_env, http) -> None:  # type: ignore[no-untyped-def]
@@ -316,6 +342,13 @@ def test_our_client_mirrors_engine(server_env) -> None:  # type: ignore[no-untyp
                                  sync=False)
         assert queued.task_id and client.wait_for_tasks(user_id=user, timeout=30)
         assert client.get_task(queued.task_id, user).status.value == "completed"
+        # engine-shaped task calls: by id alone, waiting for given tasks
+        again = client.memorize({"user_id": user, "messages": [{"role": "user", "content": "and the drums"}]},
+                                sync=False)
+        assert again.task_id and client.wait_for_tasks(task_ids=[again.task_id], timeout=30)
+        assert client.get_task(again.task_id).status.value == "completed"
+        assert client.find_task(again.task_id).user_id == user  # type: ignore[union-attr]
+        assert client.find_task("00000000-0000-0000-0000-000000000000") is None
         answer = client.chat("Do I play anything?", user, add_message_on_answer=False)
         assert answer["response"].startswith("Stub answer")
         chunks = list(client.chat_stream("Streamed?", user, add_message_on_answer=False))
@@ -331,6 +364,15 @@ async def test_async_client(server_env) -> None:  # type: ignore[no-untyped-def]
         assert any("stamps" in i.record.memory for i in recalled.facts)
         frames = [f async for f in client.chat_stream("hello", user, add_message_on_answer=False)]
         assert frames and frames[0]["type"] in ("text", "reasoning")
+        queued = await client.amemorize({"user_id": user, "messages": [{"role": "user", "content": "and coins"}]},
+                                        sync=False)
+        assert queued.task_id and await client.wait_for_tasks(task_ids=[queued.task_id], timeout=30)
+        assert (await client.get_task(queued.task_id)).status.value == "completed"
+        # a face on the async-only client: async paths work, sync ones say what to do
+        retriever = MemoryRetriever(engine=client, user_id=user, relativity=0.0)
+        assert any("stamps" in d.page_content for d in await retriever.ainvoke("I collect stamps"))
+        with pytest.raises(ConfigurationError, match="async API"):
+            retriever.invoke("I collect stamps")
 
 
 def test_readme_documents_each_route_family_with_curl() -> None:
@@ -386,7 +428,7 @@ def test_chat_endpoints_run_the_memory_graph(server_env, http) -> None:  # type:
 
     task_id = reply.json()["data"]["task_id"]
     assert task_id and server_env.engine.wait_for_tasks(task_ids=[task_id], timeout=30)
-    said = server_env.engine.store.list_messages(user, session)
+    said = server_env.engine.list_messages(user, session)
     assert [m.role for m in said] == ["user", "assistant"]
     assert said[1].content.startswith("Stub answer to: Which graph answers me?")  # the stub echoes the query
     assert "think" not in said[1].content and said[0].content == "Which graph answers me?"

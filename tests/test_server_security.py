@@ -73,7 +73,7 @@ def test_user_a_cannot_read_user_b_through_any_route(server_env, http, bob_memor
     # deleting someone else's memory by id is a no-op
     http.post("/product/delete_memory", headers=a, json={"memory_ids": [bob_memory]})
     http.post("/api/openmem/v1/delete/memory", headers=a, json={"memory_ids": [bob_memory]})
-    assert server_env.engine.store.get(bob_memory) is not None
+    assert server_env.engine.get_memory(bob_memory) is not None
     # the public cube granted to alice's key is usable
     ok = http.post("/product/search", headers=a, json={"user_id": alice, "query": "q",
                                                         "readable_cube_ids": [alice, server_env.public]})

@@ -3,12 +3,15 @@ HTTP) translates to and from."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from memos_integrations.domain.messages import content_text
 from memos_integrations.domain.models import MemoryRecord, MemoryType, RelationRecord
+from memos_integrations.errors import InvalidRequestError
 
 DEFAULT_SESSION = "default_session"
 MAX_LIMIT = 25
@@ -40,27 +43,9 @@ class ChatMessage(BaseModel):
 
     @property
     def text(self) -> str:
-        """The content as plain text (content parts joined; non-text parts named)."""
-        content = self.content
-        if content is None:
-            return ""
-        if isinstance(content, str):
-            return content
-        parts = content if isinstance(content, list) else [content]
-        out = []
-        for part in parts:
-            if isinstance(part, str):
-                out.append(part)
-            elif isinstance(part, dict):
-                kind = part.get("type")
-                if kind == "text":
-                    out.append(str(part.get("text", "")))
-                elif kind == "file":
-                    file = part.get("file") or {}
-                    out.append(f"[file: {file.get('filename') or file.get('file_id') or 'attached'}]")
-                elif kind:
-                    out.append(f"[{kind}]")
-        return "\n".join(p for p in out if p)
+        """The content as plain text (:func:`~memos_integrations.domain.messages.content_text`:
+        text parts joined, attachments named)."""
+        return content_text(self.content)
 
 
 class MemorizeRequest(BaseModel):
@@ -123,40 +108,105 @@ class MemorizeResult(BaseModel):
 
 
 class RecallOptions(BaseModel):
-    """Every recall option except the query, the owner and the chat history.
+    """Every recall option except the query, the owner and the chat history: the ONE options model.
 
-    The framework faces expose these as their own fields (``memos_integrations.integrations``).
+    Each option has one name, one meaning and one default, here. Every face takes these fields
+    under these names: the LangChain and LlamaIndex retrievers and memories (as fields or
+    ``**options``), the LangGraph nodes (:class:`~memos_integrations.langgraph.nodes.MemoryOptions`
+    derives from this class) and the HTTP chat endpoints (``server.chat.ChatTurn`` derives from
+    that). Only wire formats use other names, each mapped in one place:
+    ``server/schemas/product.py``, ``server/schemas/cloud.py`` and ``server/schemas/memnet.py``
+    (``RECALL_FIELDS``). Result limits and ``relativity`` default to the MemOS documentation's
+    values (memories 9, preferences 9, tool memories 6, skills 6, relativity 0.45).
+
+    Example::
+
+        options = RecallOptions(top_k=5, relativity=0.3)
+        request = options.to_request("Where do I live?", user_id="alice")
     """
 
-    cube_ids: list[str] | None = Field(default=None, description="Readable cubes; default [user_id].")
-    session_id: str | None = Field(default=None, description="Conversation id (boosts same-session memories).")
-    mode: Literal["fast", "fine", "mixture"] = "fast"
-    relativity: float = Field(default=0.45, ge=0.0, le=1.0, description="Minimum relevance in [0, 1].")
-    top_k: int = Field(default=9, ge=0, le=MAX_LIMIT)
-    preference_top_k: int = Field(default=9, ge=0, le=MAX_LIMIT)
-    tool_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT)
-    skill_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT)
-    include_preference: bool = True
-    include_tool_memory: bool = True
-    include_skill: bool = True
-    memory_types: list[MemoryType] | None = None
-    filter: dict[str, Any] | None = Field(default=None, description="MemOS filter DSL (see core.filters).")
-    reference_time: datetime | None = None
-    character: str | None = None
-    dedup: Literal["mmr", "sim", "no"] | None = "mmr"
-    include_linked_new_from_invalid: bool = False
-    associative: bool = False
-    recall_deep: int = Field(default=1, ge=0, le=3)
-    use_common_sense: bool = True
-    use_global_common_sense: bool = True
-    use_agent_common_sense: bool = False
-    common_sense_ids: list[str] | None = None
-    knowledge_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT)
-    include_archived: bool = False
-    detailed: bool = False
-    language: str | None = None
-    conversation_id: str | None = Field(default=None, description="Soft boost for info.conversation_id matches.")
-    reinforce: bool = Field(default=True, description="Recall strengthens what it returns (in the background).")
+    cube_ids: list[str] | None = Field(
+        default=None, description="Readable cubes (Weaviate tenants); default [user_id].")
+    session_id: str | None = Field(
+        default=None, description="Conversation id: memories of this session get a soft boost (never a filter).")
+    mode: Literal["fast", "fine", "mixture"] = Field(
+        default="fast", description="fast: no LLM; fine: LLM query rewrite and filter; mixture: fine plus "
+                                    "the memories recalled earlier in this session.")
+    relativity: float = Field(
+        default=0.45, ge=0.0, le=1.0,
+        description="Minimum relevance in [0, 1] a recalled memory must reach (a hard filter; 0 disables it).")
+    top_k: int = Field(default=9, ge=0, le=MAX_LIMIT, description="At most this many fact memories.")
+    preference_top_k: int = Field(default=9, ge=0, le=MAX_LIMIT, description="At most this many preferences.")
+    tool_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT, description="At most this many tool memories.")
+    skill_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT, description="At most this many skills.")
+    include_preference: bool = Field(default=True, description="Recall preference memories.")
+    include_tool_memory: bool = Field(default=True, description="Recall tool memories (schemas, trajectories).")
+    include_skill: bool = Field(default=True, description="Recall skill memories.")
+    memory_types: list[MemoryType] | None = Field(
+        default=None, description="Only these memory types (None: every type).")
+    filter: dict[str, Any] | None = Field(
+        default=None, description="MemOS filter DSL on stored fields and info keys (storage/filters.py).")
+    reference_time: datetime | None = Field(
+        default=None, description="'Now' for time cues such as 'last night' (default: the current time).")
+    character: str | None = Field(default=None, description="Who is speaking (MemnetAI character).")
+    dedup: Literal["mmr", "sim", "no"] | None = Field(
+        default="mmr", description="Dedup of similar memories: mmr, sim, no, or None for exact-text dedup.")
+    include_linked_new_from_invalid: bool = Field(
+        default=False, description="Also recall the newer memories that replaced invalid recalled ones.")
+    associative: bool = Field(
+        default=False, description="Associative thinking over entity relations (MemnetAI).")
+    recall_deep: int = Field(default=1, ge=0, le=3, description="How many relation hops association follows.")
+    use_common_sense: bool = Field(
+        default=True, description="Master switch of common-sense / knowledge-base recall.")
+    use_global_common_sense: bool = Field(default=True, description="Read the global common-sense database.")
+    use_agent_common_sense: bool = Field(
+        default=False, description="Read the memory agent's own common-sense database.")
+    common_sense_ids: list[str] | None = Field(
+        default=None, description="Common-sense databases / knowledge bases read by this recall only.")
+    knowledge_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT, description="At most this many knowledge hits.")
+    include_archived: bool = Field(default=False, description="Also recall archived memories.")
+    detailed: bool = Field(
+        default=False, description="Return every detail of each memory where a wire format has a short and a "
+                                   "detailed form (MemnetAI isReturningDetailedMemoryInfo).")
+    language: str | None = Field(default=None, description="Language of the memoryPrompt (zh/en; default: the query's).")
+    conversation_id: str | None = Field(
+        default=None, description="Soft boost for memories whose info.conversation_id matches.")
+    reinforce: bool = Field(
+        default=True, description="Recall strengthens what it returns (in the background).")
+
+    def recall_options(self) -> dict[str, Any]:
+        """The values of the :class:`RecallOptions` fields only (never a subclass's own fields)."""
+        return {name: getattr(self, name) for name in RecallOptions.model_fields}
+
+    def to_request(
+        self,
+        query: str,
+        *,
+        user_id: str,
+        session_id: str | None = None,
+        cube_ids: Sequence[str] | None = None,
+        chat_history: Sequence[ChatMessage] | None = None,
+    ) -> RecallRequest:
+        """A validated :class:`RecallRequest` for ``query`` with these options (per-call
+        ``session_id`` / ``cube_ids`` win over the fields).
+
+        Raises:
+            InvalidRequestError: the query, the owner or an option is not valid.
+        """
+        values = self.recall_options()
+        if session_id is not None:
+            values["session_id"] = session_id
+        if cube_ids is not None:
+            values["cube_ids"] = list(cube_ids)
+        try:
+            return RecallRequest(query=query, user_id=user_id, chat_history=list(chat_history or []) or None,
+                                 **values)
+        except ValueError as exc:
+            raise InvalidRequestError(f"invalid recall request: {exc}") from exc
+
+
+#: Fields of :class:`RecallRequest` that are not options (given per call).
+NON_OPTION_FIELDS = frozenset({"query", "user_id", "chat_history"})
 
 
 class RecallRequest(RecallOptions):

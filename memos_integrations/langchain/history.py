@@ -1,5 +1,10 @@
 """A :class:`~langchain_core.chat_history.BaseChatMessageHistory` backed by Weaviate: the raw
-messages of one session, in the store's message collection (the same rows ``memorize`` keeps).
+messages of one session, kept through the engine's message calls (``add_messages`` /
+``list_messages`` / ``delete_messages``: the same rows ``memorize`` keeps).
+
+It needs a local :class:`~memos_integrations.engine.MemoryEngine` (or any object with those three
+methods): the HTTP APIs have no call to append raw messages without memorizing them, so the remote
+client cannot back it.
 
 For users still on :class:`~langchain_core.runnables.history.RunnableWithMessageHistory`, which is
 deprecated since langchain-core 1.3.3 (LangGraph persistence / ``create_agent`` with a checkpointer
@@ -21,16 +26,15 @@ import asyncio
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
 from memos_integrations.config import Settings
 from memos_integrations.domain.models import MessageRecord, utcnow
-from memos_integrations.storage.store import MemoryStore
 from memos_integrations.errors import InvalidRequestError
-from memos_integrations.langchain.messages import message_role
+from memos_integrations.langchain.messages import message_role, to_chat_message
 
 _PAGE = 500
 _SEQ_LOCK = threading.Lock()
@@ -46,13 +50,16 @@ def _next_seq() -> int:
         return _last_seq
 
 
-def _store_of(source: Any) -> MemoryStore:
-    store = source if isinstance(source, MemoryStore) else getattr(source, "store", None)
-    if not isinstance(store, MemoryStore):
-        raise InvalidRequestError(
-            "WeaviateChatMessageHistory needs a MemoryStore or a MemoryEngine (with .store); "
-            f"got {type(source).__name__}")
-    return store
+@runtime_checkable
+class MessageBackend(Protocol):
+    """The engine calls a chat message history needs (:class:`MemoryEngine` has them)."""
+
+    def add_messages(self, messages: Sequence[MessageRecord]) -> None: ...
+
+    def list_messages(self, cube_id: str, session_id: str | None = None, *, user_id: str | None = None,
+                      limit: int = 100, offset: int = 0) -> list[MessageRecord]: ...
+
+    def delete_messages(self, cube_id: str, session_id: str | None = None) -> int: ...
 
 
 def _to_message(record: MessageRecord) -> BaseMessage:
@@ -70,20 +77,27 @@ class WeaviateChatMessageHistory(BaseChatMessageHistory):
     first. ``clear()`` deletes the session's raw messages, never long-term memories.
 
     Args:
-        store: a :class:`MemoryStore` or a ``MemoryEngine`` (its ``store`` is used).
+        engine: a ``MemoryEngine`` (or any :class:`MessageBackend`).
         user_id: the owner.
         session_id: the conversation.
         cube_id: the cube (Weaviate tenant) to write to; default ``user_id``.
         max_messages: return only the latest N messages (``None``: all).
+
+    Raises:
+        InvalidRequestError: ``engine`` has no message calls, or an argument is empty or out of range.
     """
 
-    def __init__(self, store: Any, *, user_id: str, session_id: str, cube_id: str | None = None,
+    def __init__(self, engine: MessageBackend, *, user_id: str, session_id: str, cube_id: str | None = None,
                  max_messages: int | None = None) -> None:
+        if not isinstance(engine, MessageBackend):
+            raise InvalidRequestError(
+                "WeaviateChatMessageHistory needs a MemoryEngine (add_messages / list_messages / "
+                f"delete_messages); got {type(engine).__name__}")
         if not user_id or not session_id:
             raise InvalidRequestError("WeaviateChatMessageHistory needs a non-empty user_id and session_id")
         if max_messages is not None and max_messages < 1:
             raise InvalidRequestError("max_messages must be at least 1 (or None for all)")
-        self.store = _store_of(store)
+        self.engine = engine
         self.user_id = user_id
         self.session_id = session_id
         self.cube_id = cube_id or user_id
@@ -92,18 +106,18 @@ class WeaviateChatMessageHistory(BaseChatMessageHistory):
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, prefix: str = "Memos", **kwargs: Any
                       ) -> WeaviateChatMessageHistory:
-        """A history over ``MemoryStore.from_settings(settings, prefix=prefix)`` (schema created)."""
-        store = MemoryStore.from_settings(settings, prefix=prefix)
-        store.setup()
-        return cls(store, **kwargs)
+        """A history over ``MemoryEngine.from_settings(settings, prefix=prefix)`` (schema created)."""
+        from memos_integrations.engine import MemoryEngine
+
+        return cls(MemoryEngine.from_settings(settings, prefix=prefix), **kwargs)
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         records: list[MessageRecord] = []
         offset = 0
         while True:
-            page = self.store.list_messages(self.cube_id, self.session_id, user_id=self.user_id, limit=_PAGE,
-                                            offset=offset)
+            page = self.engine.list_messages(self.cube_id, self.session_id, user_id=self.user_id, limit=_PAGE,
+                                             offset=offset)
             records.extend(page)
             if len(page) < _PAGE:
                 break
@@ -119,19 +133,19 @@ class WeaviateChatMessageHistory(BaseChatMessageHistory):
         now = utcnow()
         rows = [
             MessageRecord(cube_id=self.cube_id, user_id=self.user_id, session_id=self.session_id,
-                          role=message_role(m), content=str(m.text), character=m.name or "",
+                          role=message_role(m), content=to_chat_message(m).text, character=m.name or "",
                           message_id=m.id or "", seq=_next_seq(), created_at=now,
                           info={"lc_message": message_to_dict(m)})
             for m in messages
         ]
         if rows:
-            self.store.add_messages(rows)
+            self.engine.add_messages(rows)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         await asyncio.to_thread(self.add_messages, messages)
 
     def clear(self) -> None:
-        self.store.delete_messages(self.cube_id, self.session_id)
+        self.engine.delete_messages(self.cube_id, self.session_id)
 
     async def aclear(self) -> None:
         await asyncio.to_thread(self.clear)

@@ -21,7 +21,7 @@ The owner is read from ``runtime.context.user_id`` (or ``context["user_id"]``), 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, cast
 
 from langchain.agents.middleware.types import (
     AgentMiddleware,
@@ -30,28 +30,28 @@ from langchain.agents.middleware.types import (
     ModelResponse,
     PrivateStateAttr,
 )
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, SystemMessage
 from langgraph.channels.untracked_value import UntrackedValue
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from memos_integrations.config import Settings
-from memos_integrations.pipeline.prompts import REMINDER
-from memos_integrations.domain.requests import RecallResult
+from memos_integrations.domain.requests import MemorizeRequest, RecallRequest, RecallResult
 from memos_integrations.integrations import (
     MemoryBackend,
-    RecallOptions,
     backend_amemorize,
     backend_arecall,
     backend_memorize,
     backend_recall,
     check_backend,
-    has_memories,
     identity_from_configurable,
+    injected_prompt,
     memorize_request,
+    memory_reminder,
+    recall_options,
     require_user,
 )
-from memos_integrations.langchain.messages import last_human_text, to_chat_messages
+from memos_integrations.langchain.messages import inject_messages, last_human_text, to_chat_messages
 
 
 class MemoryState(AgentState[Any]):
@@ -69,14 +69,6 @@ def _run_start(messages: Sequence[BaseMessage]) -> int:
         if isinstance(messages[index], AIMessage):
             return index + 1
     return 0
-
-
-def _with_memory(system: SystemMessage | None, prompt: str) -> SystemMessage:
-    if system is None:
-        return SystemMessage(content=prompt)
-    if isinstance(system.content, str):
-        return SystemMessage(content=f"{system.content}\n\n{prompt}".strip())
-    return SystemMessage(content=[*system.content, {"type": "text", "text": prompt}])
 
 
 class MemoryMiddleware(AgentMiddleware[MemoryState, Any, Any]):  # type: ignore[type-var]
@@ -114,7 +106,7 @@ class MemoryMiddleware(AgentMiddleware[MemoryState, Any, Any]):  # type: ignore[
         self.background = background
         self.reminder = reminder
         self.info = dict(info or {})
-        self.options = RecallOptions(**options)
+        self.options = recall_options(options, "MemoryMiddleware")
         self.tools = []
 
     @classmethod
@@ -146,7 +138,7 @@ class MemoryMiddleware(AgentMiddleware[MemoryState, Any, Any]):  # type: ignore[
     # ------------------------------------------------------------------------------------------
     # before_agent: recall once per run
 
-    def _recall_request(self, state: MemoryState, identity: dict[str, Any]) -> Any:
+    def _recall_request(self, state: MemoryState, identity: dict[str, Any]) -> RecallRequest | None:
         query = last_human_text(state["messages"])
         if not query.strip():
             return None
@@ -155,8 +147,7 @@ class MemoryMiddleware(AgentMiddleware[MemoryState, Any, Any]):  # type: ignore[
 
     @staticmethod
     def _update(state: MemoryState, result: RecallResult | None) -> dict[str, Any]:
-        prompt = result.memory_prompt if result is not None and has_memories(result) else ""
-        return {"memos_memory_prompt": prompt, "memos_language": result.language if result else "en",
+        return {"memos_memory_prompt": injected_prompt(result), "memos_language": result.language if result else "en",
                 "memos_run_start": _run_start(state["messages"])}
 
     def before_agent(self, state: MemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
@@ -174,17 +165,11 @@ class MemoryMiddleware(AgentMiddleware[MemoryState, Any, Any]):  # type: ignore[
         prompt = str(request.state.get("memos_memory_prompt") or "")
         if not prompt:
             return request
-        overrides: dict[str, Any] = {"system_message": _with_memory(request.system_message, prompt)}
-        if self.reminder:
-            reminder = REMINDER["zh" if request.state.get("memos_language") == "zh" else "en"]
-            messages = list(request.messages)
-            for index in range(len(messages) - 1, -1, -1):
-                if messages[index].type == "human" and isinstance(messages[index].content, str):
-                    messages[index] = messages[index].model_copy(
-                        update={"content": f"{messages[index].content}{reminder}"})
-                    break
-            overrides["messages"] = messages
-        return request.override(**overrides)
+        reminder = memory_reminder(str(request.state.get("memos_language") or "")) if self.reminder else None
+        system = request.system_message or SystemMessage(content="")
+        injected = inject_messages([system, *request.messages], prompt, reminder=reminder)
+        return request.override(system_message=cast(SystemMessage, injected[0]),
+                                messages=cast(list[AnyMessage], injected[1:]))
 
     def wrap_model_call(
         self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelResponse[Any]]
@@ -199,7 +184,7 @@ class MemoryMiddleware(AgentMiddleware[MemoryState, Any, Any]):  # type: ignore[
     # ------------------------------------------------------------------------------------------
     # after_agent: memorize the run
 
-    def _memorize_request(self, state: MemoryState, identity: dict[str, Any]) -> Any:
+    def _memorize_request(self, state: MemoryState, identity: dict[str, Any]) -> MemorizeRequest | None:
         messages = state["messages"]
         start = min(max(int(state.get("memos_run_start", 0) or 0), 0), len(messages))
         kept = to_chat_messages(messages[start:], include_tools=self.memorize_tool_messages)

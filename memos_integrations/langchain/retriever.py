@@ -24,10 +24,9 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict, Field
 
 from memos_integrations.config import Settings
-from memos_integrations.domain.requests import RecallResult
+from memos_integrations.domain.requests import RecallOptions, RecallRequest, RecallResult
 from memos_integrations.integrations import (
     BackendField,
-    RecallOptions,
     backend_arecall,
     backend_recall,
     identity_from_configurable,
@@ -77,7 +76,7 @@ class MemoryRetriever(BaseRetriever, RecallOptions):
         return await super().ainvoke(input, config, **self._request_kwargs(config, kwargs))
 
     def _request(self, query: str, user_id: str | None, session_id: str | None, cube_ids: list[str] | None
-                 ) -> Any:
+                 ) -> RecallRequest:
         owner = require_user(user_id or self.user_id, "MemoryRetriever")
         return self.to_request(query, user_id=owner, session_id=session_id, cube_ids=cube_ids)
 

@@ -29,23 +29,28 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializa
 from langchain_core.runnables.config import patch_config
 from pydantic import ConfigDict, Field
 
-from memos_integrations.pipeline.prompts import REMINDER
-from memos_integrations.domain.requests import ChatMessage, RecallResult
+from memos_integrations.domain.requests import (
+    ChatMessage,
+    MemorizeRequest,
+    RecallOptions,
+    RecallRequest,
+    RecallResult,
+)
 from memos_integrations.errors import InvalidRequestError
 from memos_integrations.integrations import (
     BackendField,
     MemoryBackend,
-    RecallOptions,
     backend_amemorize,
     backend_arecall,
     backend_memorize,
     backend_recall,
-    has_memories,
     identity_from_configurable,
+    injected_prompt,
     memorize_request,
+    memory_reminder,
     require_user,
 )
-from memos_integrations.langchain.messages import inject_system, last_human_text
+from memos_integrations.langchain.messages import inject_messages, last_human_text
 
 _INPUT_KEYS = ("input", "question", "query", "message", "text")
 _OUTPUT_KEYS = ("output", "answer", "text", "result", "content")
@@ -113,7 +118,7 @@ class MemoryRunnable(RunnableSerializable[Any, Any], RecallOptions):
         raise InvalidRequestError(f"unsupported chain input {type(value).__name__}; use a dict, str or messages")
 
     def _inject(self, value: Any, result: RecallResult | None) -> Any:
-        prompt = result.memory_prompt if result is not None and has_memories(result) else ""
+        prompt = injected_prompt(result)
         if isinstance(value, dict):
             return {**value, self.memory_key: prompt}
         if isinstance(value, str):
@@ -124,8 +129,8 @@ class MemoryRunnable(RunnableSerializable[Any, Any], RecallOptions):
             messages = convert_to_messages(value)
         if not prompt:
             return messages
-        reminder = REMINDER["zh" if result is not None and result.language == "zh" else "en"]
-        return inject_system(messages, prompt, reminder=reminder if self.reminder else None)
+        reminder = memory_reminder(result.language if result is not None else None) if self.reminder else None
+        return inject_messages(messages, prompt, reminder=reminder)
 
     def _output_text(self, output: Any) -> str:
         if output is None:
@@ -154,11 +159,11 @@ class MemoryRunnable(RunnableSerializable[Any, Any], RecallOptions):
                      cube_ids=identity.get("cube_ids") or self.cube_ids, user_text=self._user_text(value),
                      chain_input=value)
 
-    def _recall_request(self, turn: _Turn) -> Any:
+    def _recall_request(self, turn: _Turn) -> RecallRequest:
         return self.to_request(turn.user_text, user_id=turn.user_id, session_id=turn.session_id,
                                cube_ids=turn.cube_ids)
 
-    def _memorize_request(self, turn: _Turn, output: Any) -> Any:
+    def _memorize_request(self, turn: _Turn, output: Any) -> MemorizeRequest | None:
         if not self.memorize_turns:
             return None
         messages = [ChatMessage(role="user", content=turn.user_text),

@@ -31,7 +31,8 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.store.base import BaseStore
 from langgraph.types import Checkpointer
 
-from memos_integrations.langgraph.nodes import MemoryBackend, MemoryNodes, MemoryState
+from memos_integrations.integrations import MemoryBackend
+from memos_integrations.langgraph.nodes import MemoryNodes, MemoryState
 
 
 def build_memory_graph(
@@ -56,10 +57,14 @@ def build_memory_graph(
         system_prompt: a system prompt put before the memoryPrompt.
         checkpointer / store: passed to ``compile`` (leave ``checkpointer`` unset for a subgraph
             so it uses its parent's).
-        **defaults: default memory options (``user_id``, ``readable_cube_ids``,
-            ``writable_cube_ids``, ``mode``, ``threshold``, ``top_k``, ``add_message_on_answer``,
-            ``memorize_sync``, ``memorize_mode`` ...), overridable per run through
+        **defaults: default :class:`~memos_integrations.langgraph.nodes.MemoryOptions`: every
+            recall option under its ``RecallOptions`` name (``mode``, ``relativity``, ``top_k``,
+            ``cube_ids`` ...) plus ``user_id``, ``writable_cube_ids``, ``add_message_on_answer``,
+            ``memorize_sync``, ``memorize_mode`` ...; overridable per run through
             ``config["configurable"]``, the run context or the state.
+
+    Raises:
+        InvalidRequestError: an unknown option or a value an option cannot take.
     """
     nodes = MemoryNodes(engine_or_client, chat_model, tools=tools, system_prompt=system_prompt, **defaults)
     builder = StateGraph(MemoryState)

@@ -1,33 +1,36 @@
 """LangGraph lifecycle nodes: recall -> inject -> generate -> memorize.
 
 Every node has a sync and an async form (LangGraph runs the async one under ``ainvoke`` /
-``astream``). Nodes talk to a *memory backend*: the in-process
+``astream``). Nodes talk to a *memory backend*
+(:class:`~memos_integrations.integrations.MemoryBackend`): the in-process
 :class:`~memos_integrations.engine.MemoryEngine` or any object with the same
 ``recall/arecall/memorize/amemorize`` methods (e.g. the remote HTTP client).
 
-Options are read, later ones winning, from: the defaults given to :class:`MemoryNodes`, the
-run's ``RunnableConfig["configurable"]``, the run context (``context=`` of ``invoke``: a dict or
-an object with these attributes) and the graph state:
+Options (:class:`MemoryOptions`) are read, later ones winning, from: the defaults given to
+:class:`MemoryNodes`, the run's ``RunnableConfig["configurable"]``, the run context (``context=``
+of ``invoke``: a dict or an object with these attributes) and the graph state.
 
-``user_id`` (required), ``readable_cube_ids``, ``writable_cube_ids``, ``session_id`` (default:
-``thread_id``), ``mode`` (recall mode), ``threshold`` (minimum relevance), ``top_k``,
-``add_message_on_answer`` (default ``True``), ``memorize_sync`` (default ``False``: a durable
-background task, so memorizing never delays the answer), ``memorize_mode`` (fast/fine/auto),
-``agent_id``, ``app_id``.
-
-Further options (the HTTP chat endpoints use them; all default to the behaviour above):
-recall knobs ``include_preference``, ``preference_top_k``, ``include_tool_memory``,
-``tool_top_k``, ``include_skill``, ``filter``, ``common_sense_ids``, ``recall_history`` (how many
-earlier messages go to recall as chat history); ``prompt_threshold`` + ``min_memories`` (drop
-facts under it from the memoryPrompt, keeping at least ``min_memories``); ``return_recall``
-(put the whole :class:`RecallResult` in the state as ``recall_result``); ``system_prompt`` (per
-run; a literal ``{memories}`` in it is replaced by the memoryPrompt); ``model_kwargs`` (bound to
-the chat model for this run, e.g. ``temperature``); ``info``/``tags`` for the write-back and
-``memorize_errors`` (``"raise"`` or ``"log"``: a failed write-back never fails the answer).
+* Every recall option of :class:`~memos_integrations.domain.requests.RecallOptions`, under the
+  same name with the same default (``mode``, ``relativity``, ``top_k``, ``preference_top_k``,
+  ``include_tool_memory``, ``filter``, ``common_sense_ids`` ...). The readable cubes are
+  ``cube_ids``; the state key ``readable_cube_ids`` (MemOS's name) is read as ``cube_ids``.
+* Who and where: ``user_id`` (required), ``writable_cube_ids``, ``session_id`` (default:
+  ``thread_id``; memories of the session get a soft boost and the turn is written to it),
+  ``agent_id``, ``app_id``.
+* The turn: ``recall_history`` (how many earlier messages go to recall as chat history);
+  ``prompt_threshold`` + ``min_memories`` (drop facts under it from the memoryPrompt, keeping at
+  least ``min_memories``: MemOS chat's ``threshold``); ``return_recall`` (put the whole
+  :class:`RecallResult` in the state as ``recall_result``); ``system_prompt`` (per run; a literal
+  ``{memories}`` in it is replaced by the memoryPrompt); ``model_kwargs`` (bound to the chat model
+  for this run, e.g. ``temperature``).
+* The write-back: ``add_message_on_answer`` (default ``True``), ``memorize_sync`` (default
+  ``False``: a durable background task, so memorizing never delays the answer),
+  ``memorize_mode`` (fast/fine/auto), ``info``/``tags``, ``memorize_errors`` (``"raise"`` or
+  ``"log"``: a failed write-back never fails the answer).
 
 Example::
 
-    nodes = MemoryNodes(engine, chat_model)
+    nodes = MemoryNodes(engine, chat_model, relativity=0.3)
     graph = StateGraph(MemoryState)
     graph.add_node("recall", nodes.recall_node())
     ...
@@ -35,59 +38,47 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import (
-    AIMessage,
-    AnyMessage,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-    ToolMessage,
-)
+from langchain_core.messages import AnyMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph.message import add_messages
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
-from memos_integrations.pipeline.prompts import REMINDER, build_memory_prompt
+from memos_integrations.domain.messages import latest_user_index
 from memos_integrations.domain.requests import (
     DEFAULT_SESSION,
     ChatMessage,
     MemorizeRequest,
     MemorizeResult,
+    RecallOptions,
     RecallRequest,
     RecallResult,
 )
 from memos_integrations.errors import InvalidRequestError
+from memos_integrations.integrations import (
+    SESSION_KEYS,
+    MemoryBackend,
+    backend_amemorize,
+    backend_arecall,
+    backend_memorize,
+    backend_recall,
+    memory_reminder,
+    require_user,
+)
+from memos_integrations.langchain.messages import as_chat_messages, inject_messages
+from memos_integrations.pipeline.prompts import build_memory_prompt
 
 MAX_QUERY_CHARS = 60_000
-MEMORIES_PLACEHOLDER = "{memories}"
 _THINK = re.compile(r"<think>.*?</think>", flags=re.DOTALL)
 _CITATION = re.compile(r"\[\d+:[^\]\s]+\]")
 logger = logging.getLogger("memos_integrations.langgraph.nodes")
-
-
-@runtime_checkable
-class MemoryBackend(Protocol):
-    """What the nodes need: :class:`MemoryEngine` provides all four methods. A sync-only
-    backend (``MemosClient``) also works under ``ainvoke`` (run in a thread); an async-only one
-    (``AsyncMemosClient``) needs ``ainvoke``/``astream``."""
-
-    def recall(self, request: RecallRequest) -> RecallResult: ...
-
-    async def arecall(self, request: RecallRequest) -> RecallResult: ...
-
-    def memorize(self, request: MemorizeRequest, *, sync: bool = True) -> MemorizeResult: ...
-
-    async def amemorize(self, request: MemorizeRequest, *, sync: bool = True) -> MemorizeResult: ...
 
 
 class MemoryState(TypedDict, total=False):
@@ -106,61 +97,71 @@ class MemoryState(TypedDict, total=False):
     recall_result: RecallResult | None  # only with the ``return_recall`` option
 
 
-class MemoryOptions(BaseModel):
-    """Per-run options of the memory nodes (see the module docstring for where they come from)."""
+class MemoryOptions(RecallOptions):
+    """Per-run options of the memory nodes: every :class:`RecallOptions` field (same names, same
+    defaults) plus the owner, the write-back and the generate step (see the module docstring for
+    where they come from)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    user_id: str | None = None
-    readable_cube_ids: list[str] | None = None
-    writable_cube_ids: list[str] | None = None
-    session_id: str | None = None
-    mode: Literal["fast", "fine", "mixture"] = "fast"
-    threshold: float = Field(default=0.45, ge=0.0, le=1.0)
-    top_k: int = Field(default=9, ge=0, le=25)
-    add_message_on_answer: bool = True
-    memorize_sync: bool = False
-    memorize_mode: Literal["auto", "fast", "fine"] = "auto"
-    agent_id: str = ""
-    app_id: str = ""
-    # recall knobs (None: the RecallRequest default)
-    include_preference: bool | None = None
-    preference_top_k: int | None = Field(default=None, ge=0, le=25)
-    include_tool_memory: bool | None = None
-    tool_top_k: int | None = Field(default=None, ge=0, le=25)
-    include_skill: bool | None = None
-    filter: dict[str, Any] | None = None
-    common_sense_ids: list[str] | None = None
-    recall_history: int = Field(default=0, ge=0, le=100)
-    prompt_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    min_memories: int = Field(default=3, ge=0, le=25)
-    return_recall: bool = False
-    # generation
-    system_prompt: str | None = None
-    model_kwargs: dict[str, Any] | None = None
-    # write-back
-    info: dict[str, Any] | None = None
-    tags: list[str] | None = None
-    memorize_errors: Literal["raise", "log"] = "raise"
+    user_id: str | None = Field(default=None, description="The owner (required to run).")
+    writable_cube_ids: list[str] | None = Field(
+        default=None, description="Cubes the turn is written to; default [user_id].")
+    add_message_on_answer: bool = Field(default=True, description="Write the turn back after the answer.")
+    memorize_sync: bool = Field(
+        default=False, description="Write back before the run ends (else a durable background task).")
+    memorize_mode: Literal["auto", "fast", "fine"] = Field(
+        default="auto", description="auto: fine when the engine has a chat model, else fast.")
+    agent_id: str = Field(default="", description="Stored with the written memories.")
+    app_id: str = Field(default="", description="Stored with the written memories.")
+    recall_history: int = Field(
+        default=0, ge=0, le=100, description="Earlier messages passed to recall as chat history.")
+    prompt_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Drop facts under this relevance from the memoryPrompt, keeping at least min_memories "
+                    "(MemOS chat threshold; None: keep every recalled fact).")
+    min_memories: int = Field(default=3, ge=0, le=25, description="Facts kept by prompt_threshold in any case.")
+    return_recall: bool = Field(default=False, description="Put the whole RecallResult in the state.")
+    system_prompt: str | None = Field(
+        default=None, description="System prompt of this run; a literal {memories} receives the memoryPrompt.")
+    model_kwargs: dict[str, Any] | None = Field(
+        default=None, description="Bound to the chat model for this run (e.g. temperature).")
+    info: dict[str, Any] | None = Field(default=None, description="Stored with the written memories.")
+    tags: list[str] | None = Field(default=None, description="Stored with the written memories.")
+    memorize_errors: Literal["raise", "log"] = Field(
+        default="raise", description="log: a failed write-back is logged and never fails the answer.")
 
     def require_user(self) -> str:
-        if not self.user_id:
-            raise InvalidRequestError(
-                "the memory graph needs a user_id: pass it in the state or in "
-                "config={'configurable': {'user_id': ...}}"
-            )
-        return self.user_id
+        """The owner.
+
+        Raises:
+            InvalidRequestError: no ``user_id`` was given anywhere.
+        """
+        return require_user(self.user_id, "the memory graph")
 
 
-OPTION_NAMES = tuple(MemoryOptions.model_fields)
+#: The LangGraph names of options that differ from the option's own name.
+OPTION_ALIASES = {"readable_cube_ids": "cube_ids"}
+OPTION_NAMES = (*MemoryOptions.model_fields, *OPTION_ALIASES)
+_RENAMED = {"threshold": "relativity (minimum relevance of recalled memories) or prompt_threshold "
+                         "(minimum relevance of the facts put into the memoryPrompt)"}
+
+
+def _known(values: dict[str, Any]) -> dict[str, Any]:
+    """The option values among ``values`` (aliases mapped to the option's name; None left out)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in OPTION_NAMES and value is not None:
+            out[OPTION_ALIASES.get(key, key)] = value
+    return out
 
 
 def _context_values(context: Any) -> dict[str, Any]:
     if context is None:
         return {}
     if isinstance(context, dict):
-        return {k: v for k, v in context.items() if k in OPTION_NAMES}
-    return {k: getattr(context, k) for k in OPTION_NAMES if getattr(context, k, None) is not None}
+        return _known(context)
+    return _known({k: getattr(context, k, None) for k in OPTION_NAMES})
 
 
 def _run_context() -> Any:
@@ -173,14 +174,20 @@ def _run_context() -> Any:
 
 
 def resolve_options(defaults: dict[str, Any], state: dict[str, Any], config: RunnableConfig | None) -> MemoryOptions:
-    """Merge defaults < configurable < run context < state into :class:`MemoryOptions`."""
-    values: dict[str, Any] = {k: v for k, v in defaults.items() if v is not None}
+    """Merge defaults < configurable < run context < state into :class:`MemoryOptions`.
+
+    Raises:
+        InvalidRequestError: an option has a value it cannot take.
+    """
+    values = _known(defaults)
     configurable = dict((config or {}).get("configurable") or {})
-    values.update({k: v for k, v in configurable.items() if k in OPTION_NAMES and v is not None})
-    if not values.get("session_id") and configurable.get("thread_id"):
-        values["session_id"] = str(configurable["thread_id"])
+    values.update(_known(configurable))
+    if not values.get("session_id"):
+        session = next((configurable[k] for k in SESSION_KEYS if configurable.get(k)), None)
+        if session:
+            values["session_id"] = str(session)
     values.update(_context_values(_run_context()))
-    values.update({k: v for k, v in state.items() if k in OPTION_NAMES and v is not None})
+    values.update(_known(state))
     try:
         return MemoryOptions.model_validate(values)
     except ValueError as exc:
@@ -191,94 +198,15 @@ def resolve_options(defaults: dict[str, Any], state: dict[str, Any], config: Run
 # message helpers
 
 
-def message_text(message: BaseMessage) -> str:
-    """The text of a message (text parts of multi-part content joined)."""
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts = []
-    for part in content:
-        if isinstance(part, str):
-            parts.append(part)
-        elif isinstance(part, dict) and part.get("type") == "text":
-            parts.append(str(part.get("text", "")))
-    return "\n".join(p for p in parts if p)
-
-
-def latest_user_index(messages: Sequence[BaseMessage]) -> int | None:
-    for i in range(len(messages) - 1, -1, -1):
-        if isinstance(messages[i], HumanMessage):
-            return i
-    return None
-
-
-def inject_messages(
-    messages: Sequence[BaseMessage],
-    memory_prompt: str,
-    language: str = "en",
-    *,
-    system_prompt: str | None = None,
-) -> list[BaseMessage]:
-    """The model input of this call: the memoryPrompt joins the system message (or a new one
-    is put first) and a short reminder is appended to the latest user message. A
-    ``system_prompt`` holding the literal ``{memories}`` gets the memoryPrompt in its place
-    instead (then no reminder). The given messages are not changed, so nothing of this is
-    persisted in the graph state."""
-    out = list(messages)
-    remind = bool(memory_prompt)
-    if system_prompt and MEMORIES_PLACEHOLDER in system_prompt:
-        # the caller placed the memories: no extra block, no reminder (MemOS ``system_prompt``)
-        system_prompt, memory_prompt = system_prompt.replace(MEMORIES_PLACEHOLDER, memory_prompt), ""
-        remind = False
-    system_parts = [p for p in (system_prompt, memory_prompt) if p]
-    if system_parts:
-        if out and isinstance(out[0], SystemMessage):
-            joined = "\n\n".join([message_text(out[0]), *system_parts]).strip()
-            out[0] = out[0].model_copy(update={"content": joined})
-        else:
-            out.insert(0, SystemMessage(content="\n\n".join(system_parts)))
-    if remind:
-        index = latest_user_index(out)
-        if index is not None:
-            reminder = REMINDER["zh" if language == "zh" else "en"]
-            user = out[index]
-            if isinstance(user.content, str):
-                content: Any = f"{user.content}{reminder}"
-            else:
-                content = [*user.content, {"type": "text", "text": reminder}]
-            out[index] = user.model_copy(update={"content": content})
-    return out
-
-
-def _tool_call_dict(call: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": call.get("id") or "",
-        "type": "function",
-        "function": {"name": call.get("name", ""), "arguments": json.dumps(call.get("args") or {}, ensure_ascii=False)},
-    }
-
-
 def turn_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     """The current turn (latest user message to the end, tool calls and results included) as
-    OpenAI-shaped dicts for :class:`MemorizeRequest`."""
-    start = latest_user_index(messages)
+    OpenAI-shaped dicts for :class:`MemorizeRequest` (content as text)."""
+    chats = as_chat_messages(messages)
+    start = latest_user_index(chats)
     if start is None:
         return []
-    out: list[dict[str, Any]] = []
-    for message in messages[start:]:
-        if isinstance(message, HumanMessage):
-            out.append({"role": "user", "content": message_text(message), "name": message.name,
-                        "message_id": message.id})
-        elif isinstance(message, AIMessage):
-            entry: dict[str, Any] = {"role": "assistant", "content": message_text(message),
-                                     "name": message.name, "message_id": message.id}
-            if message.tool_calls:
-                entry["tool_calls"] = [_tool_call_dict(dict(c)) for c in message.tool_calls]
-            out.append(entry)
-        elif isinstance(message, ToolMessage):
-            out.append({"role": "tool", "content": message_text(message), "name": message.name,
-                        "tool_call_id": message.tool_call_id, "message_id": message.id})
-    return [{k: v for k, v in m.items() if v is not None} for m in out]
+    return [chat.model_copy(update={"content": chat.text}).model_dump(exclude_none=True)
+            for chat in chats[start:] if chat.role in ("user", "assistant", "tool")]
 
 
 def clean_answer(text: str) -> str:
@@ -286,21 +214,12 @@ def clean_answer(text: str) -> str:
     return _CITATION.sub("", _THINK.sub("", text)).strip()
 
 
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
-
-
-def history_before_latest_user(messages: Sequence[BaseMessage], window: int) -> list[ChatMessage]:
-    """Up to ``window`` messages before the latest user message, as :class:`ChatMessage`."""
-    index = latest_user_index(messages)
-    if index is None or window <= 0:
+def history_before(messages: Sequence[ChatMessage], index: int, window: int) -> list[ChatMessage]:
+    """Up to ``window`` messages with text before ``messages[index]``, as text."""
+    if window <= 0:
         return []
-    out = []
-    for message in messages[:index][-window:]:
-        role = _ROLES.get(message.type)
-        text = message_text(message)
-        if role and text:
-            out.append(ChatMessage(role=role, content=text))
-    return out
+    return [ChatMessage(role=m.role, content=m.text) for m in messages[:index][-window:]
+            if m.role in ("user", "assistant", "system", "tool") and m.text]
 
 
 def apply_prompt_threshold(result: RecallResult, threshold: float | None, min_memories: int) -> RecallResult:
@@ -325,7 +244,11 @@ class MemoryNodes:
 
     ``chat_model`` is any LangChain chat model (bound to ``tools`` when given) or any runnable
     that takes ``{"messages": [...]}`` and returns ``{"messages": [...]}`` (e.g. a
-    ``create_agent`` graph): then the memory steps wrap that agent.
+    ``create_agent`` graph): then the memory steps wrap that agent. ``**defaults`` are
+    :class:`MemoryOptions`.
+
+    Raises:
+        InvalidRequestError: an unknown option or a value an option cannot take.
     """
 
     def __init__(
@@ -337,9 +260,13 @@ class MemoryNodes:
         system_prompt: str | None = None,
         **defaults: Any,
     ) -> None:
+        renamed = [f"{name!r} is now {_RENAMED[name]}" for name in defaults if name in _RENAMED]
         unknown = set(defaults) - set(OPTION_NAMES)
         if unknown:
-            raise InvalidRequestError(f"unknown memory option(s) {sorted(unknown)}; use {list(OPTION_NAMES)}")
+            hint = f" ({'; '.join(renamed)})" if renamed else ""
+            raise InvalidRequestError(
+                f"unknown memory option(s) {sorted(unknown)}{hint}; use {list(OPTION_NAMES)}")
+        resolve_options(defaults, {}, None)  # bad values fail here, not in the first run
         self.backend = backend
         self.chat_model = chat_model
         self.tools = list(tools or [])
@@ -353,40 +280,19 @@ class MemoryNodes:
     def options(self, state: dict[str, Any], config: RunnableConfig | None) -> MemoryOptions:
         return resolve_options(self.defaults, state, config)
 
-    def _sync(self, name: str) -> Any:
-        method = getattr(self.backend, name, None)
-        if method is None:
-            raise InvalidRequestError(
-                f"{type(self.backend).__name__} has no sync {name}(); run the graph with ainvoke/astream"
-            )
-        return method
-
-    async def _async(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        method = getattr(self.backend, f"a{name}", None)
-        if method is not None:
-            return await method(*args, **kwargs)
-        return await asyncio.to_thread(self._sync(name), *args, **kwargs)
-
     # -- recall ---------------------------------------------------------------------------------
 
     def _recall_request(self, state: dict[str, Any], config: RunnableConfig | None) -> RecallRequest | None:
-        messages = state.get("messages") or []
+        messages = as_chat_messages(state.get("messages") or [])
         index = latest_user_index(messages)
         if index is None:
             return None
-        query = message_text(messages[index]).strip()[:MAX_QUERY_CHARS]
+        query = messages[index].text.strip()[:MAX_QUERY_CHARS]
         if not query:
             return None
         opts = self.options(state, config)
-        knobs = {k: getattr(opts, k) for k in ("include_preference", "preference_top_k", "include_tool_memory",
-                                                "tool_top_k", "include_skill", "filter", "common_sense_ids")
-                 if getattr(opts, k) is not None}
-        history = history_before_latest_user(messages, opts.recall_history)
-        return RecallRequest(
-            query=query, user_id=opts.require_user(), cube_ids=opts.readable_cube_ids,
-            session_id=opts.session_id, mode=opts.mode, relativity=opts.threshold, top_k=opts.top_k,
-            chat_history=history or None, **knobs,
-        )
+        return opts.to_request(query, user_id=opts.require_user(),
+                               chat_history=history_before(messages, index, opts.recall_history))
 
     def _recall_update(self, result: RecallResult | None, state: dict[str, Any],
                        config: RunnableConfig | None) -> dict[str, Any]:
@@ -407,11 +313,11 @@ class MemoryNodes:
     def recall(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         """Recall memories for the latest user message."""
         request = self._recall_request(state, config)
-        return self._recall_update(self._sync("recall")(request) if request else None, state, config)
+        return self._recall_update(backend_recall(self.backend, request) if request else None, state, config)
 
     async def arecall(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         request = self._recall_request(state, config)
-        return self._recall_update(await self._async("recall", request) if request else None, state, config)
+        return self._recall_update(await backend_arecall(self.backend, request) if request else None, state, config)
 
     # -- inject ---------------------------------------------------------------------------------
 
@@ -427,9 +333,11 @@ class MemoryNodes:
         return self.inject(state, config)
 
     def model_input(self, state: dict[str, Any], config: RunnableConfig | None = None) -> list[BaseMessage]:
+        """The messages of one model call: the memoryPrompt joins the system message (or the run's
+        ``system_prompt`` at ``{memories}``) and the reminder ends the latest user message."""
         system_prompt = self.options(state, config).system_prompt or self.system_prompt
         return inject_messages(state.get("messages") or [], state.get("memory_prompt") or "",
-                               state.get("memory_language") or "en", system_prompt=system_prompt)
+                               system_prompt=system_prompt, reminder=memory_reminder(state.get("memory_language")))
 
     # -- generate -------------------------------------------------------------------------------
 
@@ -510,14 +418,14 @@ class MemoryNodes:
         """Write the turn back (a durable background task unless ``memorize_sync``)."""
         request, sync = self._memorize_request(state, config)
         try:
-            return self._memorize_update(self._sync("memorize")(request, sync=sync) if request else None)
+            return self._memorize_update(backend_memorize(self.backend, request, sync=sync) if request else None)
         except Exception as exc:  # noqa: BLE001 - re-raised unless memorize_errors='log'
             return self._memorize_failed(state, config, exc)
 
     async def amemorize(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         request, sync = self._memorize_request(state, config)
         try:
-            return self._memorize_update(await self._async("memorize", request, sync=sync) if request else None)
+            return self._memorize_update(await backend_amemorize(self.backend, request, sync=sync) if request else None)
         except Exception as exc:  # noqa: BLE001 - re-raised unless memorize_errors='log'
             return self._memorize_failed(state, config, exc)
 
@@ -537,6 +445,7 @@ class MemoryNodes:
 
 
 __all__ = [
+    "OPTION_ALIASES",
     "MemoryBackend",
     "MemoryNodes",
     "MemoryOptions",
@@ -544,7 +453,6 @@ __all__ = [
     "apply_prompt_threshold",
     "clean_answer",
     "inject_messages",
-    "message_text",
     "resolve_options",
     "turn_messages",
 ]

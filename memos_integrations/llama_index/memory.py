@@ -32,29 +32,29 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from llama_index.core.base.llms.types import ChatMessage as LlamaChatMessage
-from llama_index.core.base.llms.types import MessageRole, TextBlock
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.utils import get_tokenizer
 
 from memos_integrations.config import Settings
-from memos_integrations.domain.requests import MemorizeRequest, RecallRequest, RecallResult
+from memos_integrations.domain.requests import MemorizeRequest, RecallOptions, RecallRequest, RecallResult
 from memos_integrations.integrations import (
     BackendField,
     MemoryBackend,
-    RecallOptions,
     backend_amemorize,
     backend_arecall,
     backend_memorize,
     backend_recall,
     check_backend,
-    has_memories,
+    injected_prompt,
     memorize_request,
+    recall_options,
     require_user,
 )
 from memos_integrations.llama_index.messages import (
     calls_tools,
+    inject_messages,
     last_user_text,
     role_of,
     text_of,
@@ -99,8 +99,7 @@ class MemosMemoryBlock(BaseMemoryBlock[str]):
         request = self._recall_request(messages, block_kwargs.get("session_id"))
         if request is None:
             return ""
-        result = await backend_arecall(self.engine, request)
-        return result.memory_prompt if has_memories(result) else ""
+        return injected_prompt(await backend_arecall(self.engine, request))
 
     async def _aput(self, messages: list[LlamaChatMessage]) -> None:
         session = self.session_id or next(
@@ -184,7 +183,7 @@ class MemosMemory(BaseMemory):
             window = getattr(getattr(llm, "metadata", None), "context_window", None)
             token_limit = int(window * 0.75) if isinstance(window, int) and window > 0 else None
         fields = {k: options.pop(k) for k in list(options) if k in cls.model_fields}
-        recall = RecallOptions(**options)
+        recall = recall_options(options, "MemosMemory")
         memory = cls(engine, user_id=user_id, recall=recall, **({"session_id": session_id} if session_id else {}),
                      **({"token_limit": token_limit} if token_limit else {}), **fields)
         if chat_history:
@@ -206,7 +205,7 @@ class MemosMemory(BaseMemory):
         return cache[1] if cache is not None and cache[0] == query else None
 
     def _remember(self, query: str, result: RecallResult) -> str:
-        prompt = result.memory_prompt if has_memories(result) else ""
+        prompt = injected_prompt(result)
         self._cache = (query, prompt)
         return prompt
 
@@ -231,19 +230,7 @@ class MemosMemory(BaseMemory):
     def _compose(self, prompt: str, initial_token_count: int) -> list[LlamaChatMessage]:
         budget = max(self.token_limit - initial_token_count - self._tokens(prompt), 1)
         history = [m.model_copy(deep=True) for m in self._window(budget)]
-        if not prompt:
-            return history
-        if self.insert_method == "system":
-            system_index = next((i for i, m in enumerate(history) if role_of(m) == "system"), None)
-            if system_index is None:
-                return [LlamaChatMessage(role=MessageRole.SYSTEM, content=prompt), *history]
-            history[system_index].blocks = [*history[system_index].blocks, TextBlock(text="\n\n" + prompt)]
-            return history
-        for message in reversed(history):
-            if role_of(message) == "user":
-                message.blocks = [TextBlock(text=prompt + "\n\n"), *message.blocks]
-                return history
-        return [*history, LlamaChatMessage(role=MessageRole.USER, content=prompt)]
+        return inject_messages(history, prompt, placement=self.insert_method) if prompt else history
 
     def get(self, input: str | LlamaChatMessage | None = None, initial_token_count: int = 0,  # type: ignore[override]
             **kwargs: Any) -> list[LlamaChatMessage]:

@@ -23,12 +23,12 @@ from memos_integrations.config import Settings
 from memos_integrations.domain.requests import RecallResult
 from memos_integrations.integrations import (
     MemoryBackend,
-    RecallOptions,
     backend_arecall,
     backend_recall,
     check_backend,
     item_metadata,
     ranked_items,
+    recall_options,
     require_user,
 )
 
@@ -61,7 +61,7 @@ class MemoryRetriever(BaseRetriever):
                  verbose: bool = False, **options: Any) -> None:
         self.engine = check_backend(engine)
         self.user_id = require_user(user_id, "MemoryRetriever")
-        self.options = RecallOptions(**options)
+        self.options = recall_options(options, "MemoryRetriever")
         #: The memoryPrompt of the last recall.
         self.last_memory_prompt = ""
         super().__init__(callback_manager=callback_manager, verbose=verbose)

@@ -153,6 +153,12 @@ class HashEmbeddings(Embeddings):
         self.dim = dim
         self.ngram_range = (lo, hi)
 
+    @property
+    def relativity_range(self) -> tuple[float, float]:
+        """Cosine calibration (unrelated, paraphrase): n-gram hashing spreads unrelated texts
+        around 0-0.1 and near paraphrases up to ~0.6."""
+        return (0.0, 0.6)
+
     @staticmethod
     def _normalize_text(text: str) -> str:
         return " ".join(unicodedata.normalize("NFKC", text).lower().split())

@@ -28,9 +28,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from memos_integrations.domain.messages import content_text
 from memos_integrations.domain.requests import ChatMessage
-from memos_integrations.pipeline.text import parse_when
 from memos_integrations.errors import ExtractionError
+from memos_integrations.pipeline.prompts import EXTRACT_SYSTEM_EN, EXTRACT_SYSTEM_ZH, EXTRACTION_SHAPE
+from memos_integrations.pipeline.text import parse_when
 
 logger = logging.getLogger(__name__)
 
@@ -417,15 +419,6 @@ def _mark_unsupported(model: BaseChatModel) -> None:
         pass
 
 
-def message_text(message: Any) -> str:
-    content = getattr(message, "content", message)
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content if p)
-    return str(content or "")
-
-
 def parse_into(schema: type[S], text: str, *, what: str) -> S:
     """Validate a model's text answer against ``schema`` (loose JSON accepted)."""
     try:
@@ -481,59 +474,14 @@ def call_for_schema(
                 if isinstance(parsed, dict):
                     return schema.model_validate(parsed), calls, warnings
                 raw = out.get("raw") if isinstance(out, dict) else None
-                return parse_into(schema, message_text(raw), what=what), calls, warnings
+                return parse_into(schema, content_text(getattr(raw, "content", raw), attachments=False, separator=""), what=what), calls, warnings
     answer = model.invoke(list(messages))
     calls += 1
-    return parse_into(schema, message_text(answer), what=what), calls, warnings
+    return parse_into(schema, content_text(getattr(answer, "content", answer), attachments=False, separator=""), what=what), calls, warnings
 
 
 # ---------------------------------------------------------------------------------------------
-# prompts
-
-_SHAPE = """{
-  "summary": "...",
-  "facts": [{"key": "...", "value": "...", "memory_type": "UserMemory|LongTermMemory", "tags": ["..."],
-             "confidence": 0.9, "entities": ["..."], "happened_at": "YYYY-MM-DD or ISO datetime or null",
-             "time_expression": "original relative time words or null", "message_indexes": [0]}],
-  "preferences": [{"preference": "...", "preference_type": "explicit_preference|implicit_preference",
-                   "reasoning": "...", "topic": "...", "message_indexes": [0]}],
-  "tool_trajectories": [{"tool": "...", "success": true, "error_type": "", "experience": "...",
-                         "trajectory": "...", "message_indexes": [0]}],
-  "skills": [{"name": "...", "description": "...", "procedure": "...", "experience": ["..."], "examples": ["..."]}],
-  "relations": [{"source": "...", "relation": "...", "target": "..."}]
-}"""
-
-EXTRACT_SYSTEM_EN = """You are the memory extractor of a long-term memory system. Read the conversation and \
-extract what is worth remembering about the user and the world. Write every text in English (the \
-language of the conversation).
-- facts: self-contained statements (who, what, where, when). memory_type UserMemory for facts about \
-the user (identity, family, home, work, plans, experiences), LongTermMemory for other events and knowledge. \
-key is a short title (the same title for the same attribute, e.g. "residence"). Resolve relative times \
-(yesterday, last Friday, last night) to absolute dates using each message's time and put them in \
-happened_at (ISO 8601); also copy the original words to time_expression.
-- preferences: explicit_preference when the user states a like/dislike; implicit_preference when it can \
-be inferred from behaviour; give the reasoning.
-- tool_trajectories: each tool the assistant called, whether it succeeded, the error type if it failed, \
-and the lesson (experience).
-- skills: only when the conversation teaches a reusable procedure.
-- relations: entity relations (source, relation, target), e.g. ("Tom", "lives in", "Paris").
-- summary: one paragraph in {person}.
-message_indexes are the [n] numbers of the messages a memory comes from. Leave a list empty when nothing \
-fits. Answer with ONE JSON object of this shape and nothing else:
-{shape}"""
-
-EXTRACT_SYSTEM_ZH = """你是长期记忆系统的记忆提取器。阅读对话，提取值得长期记住的关于用户和世界的信息。所有文字使用中文（对话的语言）。
-- facts：完整、独立的事实陈述（谁、什么、哪里、何时）。关于用户本人（身份、家人、住址、工作、计划、经历）的用 \
-UserMemory，其他事件与知识用 LongTermMemory。key 是简短标题（同一属性用同一标题，如“居住地”）。把相对时间（昨晚、\
-上周五、前天）根据每条消息的时间换算成绝对日期写入 happened_at（ISO 8601），并把原词写入 time_expression。
-- preferences：用户明确说出的喜好/厌恶为 explicit_preference；从行为推断出的为 implicit_preference；写出推理 reasoning。
-- tool_trajectories：助手调用的每个工具，是否成功，失败时的错误类型，以及经验教训 experience。
-- skills：仅当对话传授了可复用的方法步骤时提取。
-- relations：实体关系（source, relation, target），如（"小明", "住在", "上海"）。
-- summary：用{person}写一段总结。
-message_indexes 是记忆来源消息的 [n] 编号。没有内容的列表留空。只输出一个如下结构的 JSON 对象，不要输出其他内容：
-{shape}"""
-
+# the extraction call's messages (the prompt texts are in pipeline/prompts.py)
 
 def render_message(index: int, message: ChatMessage, speaker: str) -> str:
     when = ""
@@ -558,12 +506,12 @@ def extraction_messages(
     """The system + user messages of one extraction call."""
     if language == "zh":
         person = "第三人称（“用户……”）" if third_person else "第一人称（“我……”）"
-        system = EXTRACT_SYSTEM_ZH.replace("{person}", person).replace("{shape}", _SHAPE)
+        system = EXTRACT_SYSTEM_ZH.replace("{person}", person).replace("{shape}", EXTRACTION_SHAPE)
         head = f"当前时间：{reference_time.isoformat(timespec='minutes')}\n" if reference_time else ""
         user = f"{head}对话：\n" + "\n".join(lines)
     else:
         person = "the third person (\"The user ...\")" if third_person else "the first person (\"I ...\")"
-        system = EXTRACT_SYSTEM_EN.replace("{person}", person).replace("{shape}", _SHAPE)
+        system = EXTRACT_SYSTEM_EN.replace("{person}", person).replace("{shape}", EXTRACTION_SHAPE)
         head = f"Current time: {reference_time.isoformat(timespec='minutes')}\n" if reference_time else ""
         user = f"{head}Conversation:\n" + "\n".join(lines)
     return [SystemMessage(content=system), HumanMessage(content=user)]

@@ -14,8 +14,8 @@
 
 Example::
 
-    engine = MemoryEngine(store, embeddings, chat_model=ChatOpenAI(model="gpt-4o-mini"))
-    result = memorize_fine(engine, MemorizeRequest(user_id="u1", messages=[
+    deps = engine.deps   # a MemoryEngine built with chat_model=ChatOpenAI(model="gpt-4o-mini")
+    result = memorize_fine(deps, MemorizeRequest(user_id="u1", messages=[
         {"role": "user", "content": "我上个月从北京搬到了上海", "chat_time": "2025-03-02T20:00:00+08:00"}]))
     print([m.memory for m in result.memories], result.conflicts, result.llm_calls)
 """
@@ -27,8 +27,19 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from memos_integrations.domain.models import (
+    ChangeLogEntry,
+    MemoryRecord,
+    MemoryStatus,
+    MemoryType,
+    RelationRecord,
+)
+from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, MemorizeResult
+from memos_integrations.domain.text import detect_language
+from memos_integrations.errors import ConfigurationError, ExtractionError
+from memos_integrations.pipeline.deps import PipelineDeps
 from memos_integrations.pipeline.extract import (
     EXTRACTION_WINDOW,
     Extraction,
@@ -49,20 +60,8 @@ from memos_integrations.pipeline.memorize import (
     speaker_of,
     stable_id,
 )
-from memos_integrations.domain.models import (
-    ChangeLogEntry,
-    MemoryRecord,
-    MemoryStatus,
-    MemoryType,
-    RelationRecord,
-)
 from memos_integrations.pipeline.reconcile import apply_invalidation, apply_plan, reconcile
-from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, MemorizeResult
-from memos_integrations.pipeline.text import detect_language, parse_when
-from memos_integrations.errors import ConfigurationError, ExtractionError
-
-if TYPE_CHECKING:
-    from memos_integrations.engine import MemoryEngine
+from memos_integrations.pipeline.text import parse_when
 
 _TOOL_SCHEMA = re.compile(r"<tool_schema>(.*?)</tool_schema>", re.DOTALL | re.IGNORECASE)
 _ERROR_WORDS = ("error", "exception", "failed", "failure", "traceback", "错误", "失败", "异常", "超时", "timeout")
@@ -290,10 +289,10 @@ def _windows(request: MemorizeRequest) -> list[list[int]]:
     return [positions[i : i + EXTRACTION_WINDOW] for i in range(0, len(positions), EXTRACTION_WINDOW)]
 
 
-def extract(engine: MemoryEngine, request: MemorizeRequest, *, language: str) -> tuple[
+def extract(deps: PipelineDeps, request: MemorizeRequest, *, language: str) -> tuple[
         Extraction, dict[int, list[int]], int, list[str]]:
     """One LLM call per window of up to 16 messages. Returns (extraction, windows, calls, warnings)."""
-    model = engine.chat_model
+    model = deps.chat_model
     if model is None:
         raise ConfigurationError("fine memorize needs a chat model: pass chat_model= or configure CHAT_MODEL_LIST")
     extraction = Extraction()
@@ -315,7 +314,7 @@ def extract(engine: MemoryEngine, request: MemorizeRequest, *, language: str) ->
 
 
 def memorize_fine(
-    engine: MemoryEngine,
+    deps: PipelineDeps,
     request: MemorizeRequest,
     *,
     task_id: str = "",
@@ -328,8 +327,8 @@ def memorize_fine(
     """
     language = conversation_language(request)
     result = MemorizeResult(task_id=task_id or None, mode="fine")
-    raw = raw_records(request, max_chars=engine.settings.max_content_chars, task_id=task_id)
-    stored_raw = existing_records(engine, _ids_by_cube(raw))
+    raw = raw_records(request, max_chars=deps.settings.max_content_chars, task_id=task_id)
+    stored_raw = existing_records(deps, _ids_by_cube(raw))
     raw_by_position: dict[tuple[str, int], list[str]] = {}
     for record in raw:
         if record.id in stored_raw:
@@ -339,7 +338,7 @@ def memorize_fine(
     extraction = Extraction()
     windows: dict[int, list[int]] = {}
     if _windows(request):
-        extraction, windows, calls, warnings = extract(engine, request, language=language)
+        extraction, windows, calls, warnings = extract(deps, request, language=language)
         result.llm_calls += calls
         result.warnings += warnings
     if not extraction.tool_trajectories:
@@ -356,23 +355,23 @@ def memorize_fine(
 
     builder = _Builder(request, language=language, task_id=task_id, raw_by_position=raw_by_position)
     records, relations = builder.build(extraction, windows)
-    embed_records(engine, records)
-    plan = reconcile(engine, request, records, relations, language=language)
+    embed_records(deps, records)
+    plan = reconcile(deps, request, records, relations, language=language)
     result.llm_calls += plan.llm_calls
     result.warnings += plan.warnings
 
     # ---- write phase: everything above succeeded ------------------------------------------
     if guard is not None:
         guard()
-    schema_new, schema_old = _tool_schema_changes(engine, schema_records)
-    inserted = insert_new(engine, [*schema_new, *plan.create])
+    schema_new, schema_old = _tool_schema_changes(deps, schema_records)
+    inserted = insert_new(deps, [*schema_new, *plan.create])
     for old, new in schema_old:
-        apply_invalidation(engine, old, new.id, "tool schema changed")
-    apply_plan(engine, plan)
-    result.archived_ids = _archive(engine, stored_raw.values(), task_id=task_id,
+        apply_invalidation(deps, old, new.id, "tool schema changed")
+    apply_plan(deps, plan)
+    result.archived_ids = _archive(deps, stored_raw.values(), task_id=task_id,
                                    related=plan.create[0].id if plan.create else None)
-    if engine.keep_messages:
-        engine.store.add_messages(message_records(request))
+    if deps.keep_messages:
+        deps.store.add_messages(message_records(request))
 
     result.memories = [*schema_new, *plan.create]
     result.reinforced_ids = [r.id for r in plan.reinforce]
@@ -391,15 +390,13 @@ def _ids_by_cube(records: Sequence[MemoryRecord]) -> dict[str, list[str]]:
     return out
 
 
-def _tool_schema_changes(engine: MemoryEngine, records: Sequence[MemoryRecord]) -> tuple[
+def _tool_schema_changes(deps: PipelineDeps, records: Sequence[MemoryRecord]) -> tuple[
         list[MemoryRecord], list[tuple[MemoryRecord, MemoryRecord]]]:
     """Schemas that are new, and stored schemas of the same tool they replace."""
-    from weaviate.classes.query import Filter
-
     fresh, replaced = [], []
     for record in records:
-        stored = engine.store.list(record.cube_id, user_id=record.user_id, memory_types=[MemoryType.TOOL_SCHEMA],
-                                   where=Filter.by_property("key").equal(record.key), limit=20)
+        stored = deps.store.list(record.cube_id, user_id=record.user_id, memory_types=[MemoryType.TOOL_SCHEMA],
+                                 key=record.key, limit=20)
         if any(s.id == record.id for s in stored):
             continue
         fresh.append(record)
@@ -407,7 +404,7 @@ def _tool_schema_changes(engine: MemoryEngine, records: Sequence[MemoryRecord]) 
     return fresh, replaced
 
 
-def _archive(engine: MemoryEngine, raw: Any, *, task_id: str, related: str | None) -> list[str]:
+def _archive(deps: PipelineDeps, raw: Any, *, task_id: str, related: str | None) -> list[str]:
     """Archive the request's raw fast windows (kept for audit; recall skips archived)."""
     archived = []
     for record in raw:
@@ -416,7 +413,7 @@ def _archive(engine: MemoryEngine, raw: Any, *, task_id: str, related: str | Non
         entry = ChangeLogEntry(status_before=record.status.value, status_after=MemoryStatus.ARCHIVED.value,
                                reason=f"replaced by fine extraction{f' (task {task_id})' if task_id else ''}",
                                related_memory_id=related)
-        engine.store.update(record.cube_id, record.id, status=MemoryStatus.ARCHIVED,
+        deps.store.update(record.cube_id, record.id, status=MemoryStatus.ARCHIVED,
                             change_log=[*record.change_log, entry])
         archived.append(record.id)
     return archived

@@ -4,6 +4,8 @@
   limit) becomes a raw memory, speaker and time kept, embedded in one batch and written in one
   batch, so it is searchable at once.
 * **fine** (LLM): see :mod:`memos_integrations.pipeline.fine` (extraction, reconciliation).
+
+Each step takes a :class:`~memos_integrations.pipeline.deps.PipelineDeps`.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from memos_integrations.domain.models import MemoryRecord, MemoryType, MessageRecord, utcnow
 from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, MemorizeResult
-from memos_integrations.pipeline.text import detect_language, parse_when, split_content
-
-if TYPE_CHECKING:
-    from memos_integrations.engine import MemoryEngine
+from memos_integrations.domain.text import detect_language
+from memos_integrations.pipeline.deps import PipelineDeps
+from memos_integrations.pipeline.rank import mix_next_turn
+from memos_integrations.pipeline.text import parse_when, split_content
 
 DEFAULT_USER_CHARACTER = "用户"
 _ID_NAMESPACE = uuid.UUID("6f1c2a52-3c8e-4d0b-9a51-1f2b7e0c9d11")
@@ -147,32 +148,29 @@ def message_records(request: MemorizeRequest) -> list[MessageRecord]:
     return out
 
 
-def embed_records(engine: MemoryEngine, records: Sequence[MemoryRecord]) -> None:
+def embed_records(deps: PipelineDeps, records: Sequence[MemoryRecord]) -> None:
     """Embed records in one batch (identical texts embedded once)."""
     pending = [r for r in records if r.vector is None]
     if not pending:
         return
     texts = list(dict.fromkeys(r.text for r in pending))
-    vectors = dict(zip(texts, engine.embeddings.embed_documents(texts), strict=True))
+    vectors = dict(zip(texts, deps.embeddings.embed_documents(texts), strict=True))
     for record in pending:
         record.vector = vectors[record.text]
 
 
-def existing_records(engine: MemoryEngine, ids_by_cube: dict[str, list[str]]) -> dict[str, MemoryRecord]:
+def existing_records(deps: PipelineDeps, ids_by_cube: dict[str, list[str]]) -> dict[str, MemoryRecord]:
     """The stored records (any status) among the given ids, per cube, by id."""
-    from weaviate.classes.query import Filter
-
     found: dict[str, MemoryRecord] = {}
     for cube_id, ids in ids_by_cube.items():
         if not ids:
             continue
-        for record in engine.store.list(cube_id, statuses=None, limit=len(ids),
-                                        where=Filter.by_id().contains_any(ids)):
+        for record in deps.store.list(cube_id, statuses=None, limit=len(ids), ids=ids):
             found[record.id] = record
     return found
 
 
-def insert_new(engine: MemoryEngine, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+def insert_new(deps: PipelineDeps, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
     """Insert the records whose (deterministic) ids are not stored yet; return those inserted.
 
     Re-inserting a stored id would overwrite it (and e.g. revive an archived raw window), so the
@@ -181,24 +179,22 @@ def insert_new(engine: MemoryEngine, records: Sequence[MemoryRecord]) -> list[Me
     ids_by_cube: dict[str, list[str]] = {}
     for record in records:
         ids_by_cube.setdefault(record.cube_id, []).append(record.id)
-    stored = existing_records(engine, ids_by_cube)
+    stored = existing_records(deps, ids_by_cube)
     fresh = [r for r in records if r.id not in stored]
     if fresh:
-        embed_records(engine, fresh)
-        engine.store.insert_many(fresh).raise_for_errors()
+        embed_records(deps, fresh)
+        deps.store.insert_many(fresh).raise_for_errors()
     return fresh
 
 
-def memorize_fast(engine: MemoryEngine, request: MemorizeRequest, *, task_id: str = "") -> MemorizeResult:
+def memorize_fast(deps: PipelineDeps, request: MemorizeRequest, *, task_id: str = "") -> MemorizeResult:
     """Store the request's messages as raw memories, searchable at once (idempotent: the ids
     derive from the request's idempotency key, so a retried request stores nothing new)."""
-    records = raw_records(request, max_chars=engine.settings.max_content_chars, task_id=task_id)
-    if getattr(engine, "contextual_vectors", True):  # recall hook (issue 4): vectors lean towards the reply
-        from memos_integrations.pipeline.rank import mix_next_turn
-
-        embed_records(engine, records)
-        mix_next_turn(records)
-    insert_new(engine, records)
-    if engine.keep_messages:
-        engine.store.add_messages(message_records(request))
+    records = raw_records(request, max_chars=deps.settings.max_content_chars, task_id=task_id)
+    if deps.settings.contextual_vectors:  # a turn's vector leans towards the reply that follows it
+        embed_records(deps, records)
+        mix_next_turn(records, deps.settings.contextual_weight)
+    insert_new(deps, records)
+    if deps.keep_messages:
+        deps.store.add_messages(message_records(request))
     return MemorizeResult(task_id=task_id or None, mode="fast", memories=records)

@@ -1,6 +1,11 @@
-"""memoryPrompt: a ready-to-inject block (Chinese or English by the query's language), and the
-injection helper that follows MemnetAI's best practice (system prompt + a short reminder on the
-latest user message, for this turn only)."""
+"""Every text the package shows a model, in Chinese and English, in one place:
+
+* the memoryPrompt (a ready-to-inject block, by the query's language) and the reminder that
+  follows MemnetAI's best practice (system prompt + a short reminder on the latest user message;
+  the injection itself is :func:`memos_integrations.domain.messages.inject_memory`);
+* the fine-mode extraction and reconciliation instructions;
+* recall's fine/mixture query rewrite and candidate filter.
+"""
 
 from __future__ import annotations
 
@@ -100,18 +105,87 @@ def build_memory_prompt(result: RecallResult, *, now: datetime | None = None) ->
     return "\n\n".join(parts)
 
 
-def inject(messages: list[dict], memory_prompt: str, language: str = "en") -> list[dict]:
-    """MemnetAI's best practice on OpenAI-style dicts: the memoryPrompt joins the system prompt,
-    and a short reminder is appended to the latest user message. Returns a new list (the caller's
-    messages are not changed, so the reminder lives for this turn only)."""
-    out = [dict(m) for m in messages]
-    if out and out[0].get("role") == "system":
-        out[0]["content"] = f"{out[0].get('content') or ''}\n\n{memory_prompt}".strip()
-    else:
-        out.insert(0, {"role": "system", "content": memory_prompt})
-    reminder = REMINDER["zh" if language == "zh" else "en"]
-    for message in reversed(out):
-        if message.get("role") == "user" and isinstance(message.get("content"), str):
-            message["content"] = f"{message['content']}{reminder}"
-            break
-    return out
+# ---------------------------------------------------------------------------------------------
+# recall: fine / mixture mode
+
+REWRITE_PROMPT = {
+    "zh": "根据对话历史，把用户最后的问题改写成一个独立、完整、适合检索记忆的查询（补全指代、时间和人物）。"
+          "只输出改写后的查询。\n\n对话历史：\n{history}\n\n最后的问题：{query}",
+    "en": "Given the chat history, rewrite the user's last question as one standalone search query for a "
+          "memory store (resolve pronouns, times and names). Output only the query.\n\n"
+          "Chat history:\n{history}\n\nLast question: {query}",
+}
+FILTER_PROMPT = {
+    "zh": "问题：{query}\n\n候选记忆：\n{items}\n\n哪些记忆有助于回答这个问题？只输出一个JSON数组，包含这些记忆的编号，例如 [1, 3]。",
+    "en": "Question: {query}\n\nCandidate memories:\n{items}\n\nWhich memories help answer the question? "
+          "Output only a JSON array of their numbers, e.g. [1, 3].",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# memorize: fine-mode extraction
+
+EXTRACTION_SHAPE = """{
+  "summary": "...",
+  "facts": [{"key": "...", "value": "...", "memory_type": "UserMemory|LongTermMemory", "tags": ["..."],
+             "confidence": 0.9, "entities": ["..."], "happened_at": "YYYY-MM-DD or ISO datetime or null",
+             "time_expression": "original relative time words or null", "message_indexes": [0]}],
+  "preferences": [{"preference": "...", "preference_type": "explicit_preference|implicit_preference",
+                   "reasoning": "...", "topic": "...", "message_indexes": [0]}],
+  "tool_trajectories": [{"tool": "...", "success": true, "error_type": "", "experience": "...",
+                         "trajectory": "...", "message_indexes": [0]}],
+  "skills": [{"name": "...", "description": "...", "procedure": "...", "experience": ["..."], "examples": ["..."]}],
+  "relations": [{"source": "...", "relation": "...", "target": "..."}]
+}"""
+
+EXTRACT_SYSTEM_EN = """You are the memory extractor of a long-term memory system. Read the conversation and \
+extract what is worth remembering about the user and the world. Write every text in English (the \
+language of the conversation).
+- facts: self-contained statements (who, what, where, when). memory_type UserMemory for facts about \
+the user (identity, family, home, work, plans, experiences), LongTermMemory for other events and knowledge. \
+key is a short title (the same title for the same attribute, e.g. "residence"). Resolve relative times \
+(yesterday, last Friday, last night) to absolute dates using each message's time and put them in \
+happened_at (ISO 8601); also copy the original words to time_expression.
+- preferences: explicit_preference when the user states a like/dislike; implicit_preference when it can \
+be inferred from behaviour; give the reasoning.
+- tool_trajectories: each tool the assistant called, whether it succeeded, the error type if it failed, \
+and the lesson (experience).
+- skills: only when the conversation teaches a reusable procedure.
+- relations: entity relations (source, relation, target), e.g. ("Tom", "lives in", "Paris").
+- summary: one paragraph in {person}.
+message_indexes are the [n] numbers of the messages a memory comes from. Leave a list empty when nothing \
+fits. Answer with ONE JSON object of this shape and nothing else:
+{shape}"""
+
+EXTRACT_SYSTEM_ZH = """你是长期记忆系统的记忆提取器。阅读对话，提取值得长期记住的关于用户和世界的信息。所有文字使用中文（对话的语言）。
+- facts：完整、独立的事实陈述（谁、什么、哪里、何时）。关于用户本人（身份、家人、住址、工作、计划、经历）的用 \
+UserMemory，其他事件与知识用 LongTermMemory。key 是简短标题（同一属性用同一标题，如“居住地”）。把相对时间（昨晚、\
+上周五、前天）根据每条消息的时间换算成绝对日期写入 happened_at（ISO 8601），并把原词写入 time_expression。
+- preferences：用户明确说出的喜好/厌恶为 explicit_preference；从行为推断出的为 implicit_preference；写出推理 reasoning。
+- tool_trajectories：助手调用的每个工具，是否成功，失败时的错误类型，以及经验教训 experience。
+- skills：仅当对话传授了可复用的方法步骤时提取。
+- relations：实体关系（source, relation, target），如（"小明", "住在", "上海"）。
+- summary：用{person}写一段总结。
+message_indexes 是记忆来源消息的 [n] 编号。没有内容的列表留空。只输出一个如下结构的 JSON 对象，不要输出其他内容：
+{shape}"""
+
+
+# ---------------------------------------------------------------------------------------------
+# memorize: reconciliation
+
+RECONCILE_SYSTEM_EN = """You maintain a long-term memory. For each NEW memory decide how it relates to the \
+STORED memories listed under it: "duplicate" (same information, nothing new), "update" (newer or more \
+precise information about the same thing, the stored one is outdated), "contradiction" (the stored one \
+cannot be true any more), or "new" (compatible, keep both). For each NEW relation decide whether it \
+"conflict"s with the STORED relations listed (e.g. a single-valued relation such as spouse or lives-in now \
+points elsewhere) or is "compatible". Give targets (the [M..] / [S..] refs) and a short reason.
+Answer with ONE JSON object and nothing else:
+{"facts": [{"index": 0, "decision": "new|duplicate|update|contradiction", "targets": ["M1"], "reason": "..."}],
+ "relations": [{"index": 0, "decision": "compatible|conflict", "targets": ["S1"], "reason": "..."}]}"""
+
+RECONCILE_SYSTEM_ZH = """你在维护长期记忆。对每条“新记忆”，判断它与其下列出的“已存记忆”的关系：duplicate（信息相同，无新内容）、\
+update（同一件事的更新或更准确的信息，旧的已过时）、contradiction（与旧记忆矛盾，旧的不再成立）、new（兼容，两者都保留）。\
+对每条“新关系”，判断它与列出的“已存关系”是否 conflict（如配偶、居住地等单值关系已指向别处）或 compatible。\
+给出 targets（[M..] / [S..] 编号）和简短理由 reason（用中文）。只输出一个 JSON 对象，不要输出其他内容：
+{"facts": [{"index": 0, "decision": "new|duplicate|update|contradiction", "targets": ["M1"], "reason": "..."}],
+ "relations": [{"index": 0, "decision": "compatible|conflict", "targets": ["S1"], "reason": "..."}]}"""

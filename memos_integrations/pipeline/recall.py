@@ -18,7 +18,7 @@ same session). Without a chat model fine and mixture fall back to fast with a wa
 
 Example::
 
-    result = recall(engine, RecallRequest(user_id="alice", query="我昨晚吃了什么？"))
+    result = recall(deps, RecallRequest(user_id="alice", query="我昨晚吃了什么？"))
     print(result.memory_prompt)
 """
 
@@ -27,26 +27,29 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
-from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from memos_integrations.config import RankWeights
+from memos_integrations.domain.messages import content_text, messages_text
+from memos_integrations.domain.models import MemoryRecord, MemoryStatus, MemoryType, SearchHit
+from memos_integrations.domain.requests import RecallItem, RecallRequest, RecallResult
+from memos_integrations.domain.text import detect_language
 from memos_integrations.pipeline import rank
 from memos_integrations.pipeline.associate import associate, seed_terms
+from memos_integrations.pipeline.calibration import cosines
+from memos_integrations.pipeline.deps import PipelineDeps
 from memos_integrations.pipeline.keywords import bm25_query
-from memos_integrations.domain.models import MemoryRecord, MemoryStatus, MemoryType, SearchHit
-from memos_integrations.pipeline.prompts import build_memory_prompt
-from memos_integrations.domain.requests import RecallItem, RecallRequest, RecallResult
-from memos_integrations.pipeline.text import detect_language
+from memos_integrations.pipeline.prompts import (
+    FILTER_PROMPT,
+    REWRITE_PROMPT,
+    build_memory_prompt,
+)
 from memos_integrations.pipeline.timecues import TimeWindow, find_time_window, time_boost
-
-if TYPE_CHECKING:
-    from memos_integrations.engine import MemoryEngine
 
 logger = logging.getLogger(__name__)
 
@@ -56,109 +59,35 @@ FAMILY_TYPES: dict[str, list[MemoryType]] = {
     "tool": [MemoryType.TOOL_SCHEMA, MemoryType.TOOL_TRAJECTORY],
     "skill": [MemoryType.SKILL],
 }
-# Hybrid candidates per cube (at least 3x the largest per-kind limit). 60 gives the same recall@10
-# and @20 on both dev sets as 100 (benchmarks/results/retrieval.md) and a cheaper fetch.
-MIN_CANDIDATES = 60
-SESSION_CACHE_SIZE = 50
-SESSION_CACHE_SESSIONS = 1000
 AGENT_COMMON_SENSE_SUFFIX = "__common_sense"
 
 _fanout = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memos-recall")
 
 
-def cosine(a: list[float] | None, b: list[float] | None) -> float:
-    """Cosine similarity of two vectors (0 when either is missing)."""
-    if not a or not b or len(a) != len(b):
-        return 0.0
-    va, vb = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
-    na, nb = float(np.linalg.norm(va)), float(np.linalg.norm(vb))
-    return float(va @ vb) / (na * nb) if na and nb else 0.0
-
-
 # ------------------------------------------------------------------------------------------------
-# per-engine state: background reinforcement and the mixture-mode session cache
+# background reinforcement and the mixture-mode session cache (state kept in deps.recall_state)
 
 
-class _EngineState:
-    def __init__(self) -> None:
-        self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memos-reinforce")
-        self.pending: list[Future[None]] = []
-        self.lock = threading.Lock()
-        self.sessions: OrderedDict[tuple[str, str], OrderedDict[str, tuple[MemoryRecord, np.ndarray]]] = OrderedDict()
-
-
-_states: dict[int, _EngineState] = {}
-_states_lock = threading.Lock()
-
-
-def _state(engine: MemoryEngine) -> _EngineState:
-    state = getattr(engine, "_recall_state", None)
-    if state is None:
-        with _states_lock:
-            state = getattr(engine, "_recall_state", None)
-            if state is None:
-                state = _EngineState()
-                engine._recall_state = state  # type: ignore[attr-defined]
-    return state
-
-
-def flush_reinforcement(engine: MemoryEngine, timeout: float = 30.0) -> None:
-    """Wait until the background counter updates queued by earlier recalls are written."""
-    state = _state(engine)
-    with state.lock:
-        pending, state.pending = state.pending, []
-    for future in pending:
-        future.result(timeout=timeout)
-
-
-def _schedule_reinforcement(engine: MemoryEngine, records: list[MemoryRecord]) -> None:
+def _schedule_reinforcement(deps: PipelineDeps, records: list[MemoryRecord]) -> None:
     if not records:
         return
-    state = _state(engine)
     snapshot = [r.model_copy() for r in records]
+    curve, store = deps.curve, deps.store
 
     def job() -> None:
         now = datetime.now(UTC)
         by_cube: dict[str, dict[str, dict[str, Any]]] = {}
         for record in snapshot:
-            by_cube.setdefault(record.cube_id, {})[record.id] = rank.reinforce(record, now)
+            by_cube.setdefault(record.cube_id, {})[record.id] = curve.reinforce(record, now, kind="recall")
         for cube, changes in by_cube.items():  # one read and one batch write per cube, off the response path
             try:
-                gone = engine.store.update_many(cube, changes)
+                gone = store.update_many(cube, changes)
                 if gone:
                     logger.debug("%d memories were deleted before their recall counters were updated", len(gone))
             except Exception:
                 logger.warning("reinforcing %d memories of cube %s failed", len(changes), cube, exc_info=True)
 
-    future = state.background.submit(job)
-    with state.lock:
-        state.pending = [f for f in state.pending if not f.done()] + [future]
-
-
-def _remember_session(engine: MemoryEngine, request: RecallRequest, items: list[tuple[RecallItem, np.ndarray]]) -> None:
-    if not request.session_id or not items:
-        return
-    state = _state(engine)
-    key = (request.user_id, request.session_id)
-    with state.lock:
-        cache = state.sessions.setdefault(key, OrderedDict())
-        state.sessions.move_to_end(key)
-        for item, vec in items:
-            cache[item.record.id] = (item.record.model_copy(), vec)
-            cache.move_to_end(item.record.id)
-        while len(cache) > SESSION_CACHE_SIZE:
-            cache.popitem(last=False)
-        while len(state.sessions) > SESSION_CACHE_SESSIONS:
-            state.sessions.popitem(last=False)
-
-
-def _session_memories(engine: MemoryEngine, request: RecallRequest) -> list[tuple[MemoryRecord, np.ndarray]]:
-    if not request.session_id:
-        return []
-    state = _state(engine)
-    with state.lock:
-        cache = state.sessions.get((request.user_id, request.session_id))
-        return list(cache.values()) if cache else []
+    deps.recall_state.schedule(job)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -175,25 +104,22 @@ class _Candidate:
     floor: tuple[float, float] = (0.0, 0.0)  # (score, relativity) inherited from the invalid memory it replaces
 
 
-def knowledge_cubes(engine: MemoryEngine, request: RecallRequest) -> list[str]:
-    """The common-sense cubes a request reads: global (``engine.global_common_sense_cube`` or the
-    setting of that name), the memory agent's own (``<user_id>__common_sense``), and the request's
+def knowledge_cubes(deps: PipelineDeps, request: RecallRequest) -> list[str]:
+    """The common-sense cubes a request reads: global (``Settings.global_common_sense_cube``),
+    the memory agent's own (``<user_id>__common_sense``), and the request's
     ``common_sense_ids``."""
     if not request.use_common_sense or request.knowledge_top_k <= 0:
         return []
     cubes: list[str] = []
-    if request.use_global_common_sense:
-        glob = getattr(engine, "global_common_sense_cube", None) or getattr(
-            engine.settings, "global_common_sense_cube", None)
-        if glob:
-            cubes.append(str(glob))
+    if request.use_global_common_sense and deps.settings.global_common_sense_cube:
+        cubes.append(deps.settings.global_common_sense_cube)
     if request.use_agent_common_sense:
         cubes.append(f"{request.user_id}{AGENT_COMMON_SENSE_SUFFIX}")
     cubes.extend(request.common_sense_ids or [])
     return list(dict.fromkeys(cubes))
 
 
-def _fetch(engine: MemoryEngine, request: RecallRequest, text: str, vector: np.ndarray,
+def _fetch(deps: PipelineDeps, request: RecallRequest, text: str, vector: np.ndarray,
            wanted: list[MemoryType], kcubes: list[str], limit: int) -> tuple[list[SearchHit], list[SearchHit]]:
     statuses = [MemoryStatus.ACTIVATED]
     if request.include_archived:
@@ -204,12 +130,12 @@ def _fetch(engine: MemoryEngine, request: RecallRequest, text: str, vector: np.n
     knowledge_future = None
     if kcubes:
         knowledge_future = _fanout.submit(
-            engine.store.hybrid_each, kcubes, query=text, vector=vec, limit=max(20, 2 * request.knowledge_top_k),
+            deps.store.hybrid_each, kcubes, query=text, vector=vec, limit=max(20, 2 * request.knowledge_top_k),
             filter=request.filter, statuses=[MemoryStatus.ACTIVATED], memory_types=[MemoryType.KNOWLEDGE],
         )
     hits: list[SearchHit] = []
     if wanted:
-        hits = engine.store.hybrid_each(
+        hits = deps.store.hybrid_each(
             request.readable_cube_ids, query=text, vector=vec, limit=limit, filter=request.filter,
             statuses=statuses, memory_types=wanted,
         )
@@ -217,7 +143,7 @@ def _fetch(engine: MemoryEngine, request: RecallRequest, text: str, vector: np.n
     return hits, knowledge
 
 
-def _linked_new(engine: MemoryEngine, request: RecallRequest, invalid: list[_Candidate],
+def _linked_new(deps: PipelineDeps, request: RecallRequest, invalid: list[_Candidate],
                 present: dict[str, _Candidate], floors: list[tuple[float, float]]) -> list[_Candidate]:
     """The newer memories that matched invalid ones point to (following chains, 3 steps at most).
     Each inherits the (score, relativity) of the invalid memory that matched, as a floor."""
@@ -226,7 +152,7 @@ def _linked_new(engine: MemoryEngine, request: RecallRequest, invalid: list[_Can
         target, steps = hit.record.superseded_by, 0
         while target and steps < 3:
             steps += 1
-            newer = engine.store.get(target, request.readable_cube_ids, include_vector=True)
+            newer = deps.store.get(target, request.readable_cube_ids, include_vector=True)
             if newer is None:
                 break
             if newer.status == MemoryStatus.ACTIVATED:
@@ -250,8 +176,8 @@ def _vec(record: MemoryRecord) -> np.ndarray:
 # scoring
 
 
-def _score(engine: MemoryEngine, request: RecallRequest, cands: list[_Candidate], qvec: np.ndarray,
-           window: TimeWindow | None, ref: datetime, weights: rank.RankWeights,
+def _score(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], qvec: np.ndarray,
+           window: TimeWindow | None, ref: datetime, weights: RankWeights,
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per candidate: ranking score, relativity, decayed impression, the vector matrix."""
     query_lower = request.query.lower()
@@ -260,10 +186,11 @@ def _score(engine: MemoryEngine, request: RecallRequest, cands: list[_Candidate]
     for i, c in enumerate(cands):
         if c.vector.shape == (dim,):
             matrix[i] = c.vector
-    cos_rel = rank.calibrate(rank.cosines(qvec, matrix), rank.relativity_range_for(engine))
+    cos_rel = deps.calibration.relevance_array(cosines(qvec, matrix))
     lexical = rank.bm25_saturation(np.array([c.bm25 for c in cands], dtype=np.float32), weights.bm25_k)
     rel = rank.relativity(cos_rel, lexical, weights)
-    impression = np.array([rank.decayed_impression(c.record, ref) for c in cands], dtype=np.float32)
+    curve = deps.curve
+    impression = np.array([curve.decayed(c.record, ref) for c in cands], dtype=np.float32)
     score = weights.vector * cos_rel + weights.bm25 * lexical + weights.impression * impression
     for i, c in enumerate(cands):
         r = c.record
@@ -315,38 +242,21 @@ def _neighbour_scores(cands: list[_Candidate], score: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 # LLM steps (fine / mixture)
 
-_REWRITE = {
-    "zh": "根据对话历史，把用户最后的问题改写成一个独立、完整、适合检索记忆的查询（补全指代、时间和人物）。"
-          "只输出改写后的查询。\n\n对话历史：\n{history}\n\n最后的问题：{query}",
-    "en": "Given the chat history, rewrite the user's last question as one standalone search query for a "
-          "memory store (resolve pronouns, times and names). Output only the query.\n\n"
-          "Chat history:\n{history}\n\nLast question: {query}",
-}
-_FILTER = {
-    "zh": "问题：{query}\n\n候选记忆：\n{items}\n\n哪些记忆有助于回答这个问题？只输出一个JSON数组，包含这些记忆的编号，例如 [1, 3]。",
-    "en": "Question: {query}\n\nCandidate memories:\n{items}\n\nWhich memories help answer the question? "
-          "Output only a JSON array of their numbers, e.g. [1, 3].",
-}
+def _llm_text(deps: PipelineDeps, prompt: str) -> str:
+    reply = deps.chat_model.invoke(prompt)  # type: ignore[union-attr]
+    return content_text(reply.content, attachments=False, separator=" ").strip()
 
 
-def _llm_text(engine: MemoryEngine, prompt: str) -> str:
-    reply = engine.chat_model.invoke(prompt)  # type: ignore[union-attr]
-    content = reply.content if hasattr(reply, "content") else reply
-    if isinstance(content, list):
-        content = " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-    return str(content).strip()
-
-
-def _rewrite(engine: MemoryEngine, request: RecallRequest, lang: str) -> str | None:
-    history = "\n".join(f"{m.character or m.role}: {m.text}" for m in (request.chat_history or [])[-10:])
-    text = _llm_text(engine, _REWRITE[lang].format(history=history, query=request.query))
+def _rewrite(deps: PipelineDeps, request: RecallRequest, lang: str) -> str | None:
+    history = messages_text(request.chat_history or [], last=10)
+    text = _llm_text(deps, REWRITE_PROMPT[lang].format(history=history, query=request.query))
     text = text.strip().strip('"“”').splitlines()[0].strip() if text.strip() else ""
     return text or None
 
 
-def _llm_filter(engine: MemoryEngine, query: str, items: list[RecallItem], lang: str) -> set[int] | None:
+def _llm_filter(deps: PipelineDeps, query: str, items: list[RecallItem], lang: str) -> set[int] | None:
     listing = "\n".join(f"{i}. {it.record.text}" for i, it in enumerate(items, 1))
-    text = _llm_text(engine, _FILTER[lang].format(query=query, items=listing))
+    text = _llm_text(deps, FILTER_PROMPT[lang].format(query=query, items=listing))
     match = re.search(r"\[[\d,\s]*\]", text)
     if not match:
         return None
@@ -361,9 +271,9 @@ def _llm_filter(engine: MemoryEngine, query: str, items: list[RecallItem], lang:
 # recall
 
 
-def recall(engine: MemoryEngine, request: RecallRequest) -> RecallResult:
+def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
     """Recall memories for a request (see the module docstring)."""
-    weights: rank.RankWeights = getattr(engine, "rank_weights", None) or rank.DEFAULT_WEIGHTS
+    weights = deps.weights
     language = request.language or detect_language(request.query)
     lang = "zh" if language == "zh" else "en"
     ref = request.reference_time or datetime.now(UTC)
@@ -371,14 +281,14 @@ def recall(engine: MemoryEngine, request: RecallRequest) -> RecallResult:
         ref = ref.replace(tzinfo=UTC)
     mode = request.mode
     result = RecallResult(query=request.query, language=language, mode=mode, reference_time=ref)
-    if mode != "fast" and engine.chat_model is None:
+    if mode != "fast" and deps.chat_model is None:
         result.warnings.append(f"mode '{mode}' needs a chat model; fell back to 'fast'")
         mode = result.mode = "fast"
 
     query = request.query
     if mode != "fast" and request.chat_history:
         try:
-            rewritten = _rewrite(engine, request, lang)
+            rewritten = _rewrite(deps, request, lang)
             result.llm_calls += 1
             if rewritten:
                 query = result.rewritten_query = rewritten
@@ -398,14 +308,14 @@ def recall(engine: MemoryEngine, request: RecallRequest) -> RecallResult:
     wanted = [t for fam, types in FAMILY_TYPES.items() if limits[fam] > 0 for t in types]
     if request.memory_types:
         wanted = [t for t in wanted if t in request.memory_types]
-    kcubes = knowledge_cubes(engine, request)
+    kcubes = knowledge_cubes(deps, request)
     if not wanted and not kcubes:
         result.memory_prompt = build_memory_prompt(result, now=ref)
         return result
 
-    qvec = np.asarray(engine.embeddings.embed_query(query), dtype=np.float32)
-    limit = max(MIN_CANDIDATES, 3 * max(limits.values()))
-    hits, khits = _fetch(engine, request, bm25_query(query), qvec, wanted, kcubes, limit)
+    qvec = np.asarray(deps.embeddings.embed_query(query), dtype=np.float32)
+    limit = max(deps.settings.recall_candidates, 3 * max(limits.values()))
+    hits, khits = _fetch(deps, request, bm25_query(query), qvec, wanted, kcubes, limit)
 
     cands: list[_Candidate] = []
     invalid: list[_Candidate] = []
@@ -417,23 +327,24 @@ def recall(engine: MemoryEngine, request: RecallRequest) -> RecallResult:
         (invalid if hit.record.status == MemoryStatus.INVALID else cands).append(cand)
     invalid = [c for c in invalid if c.record.superseded_by]
     if invalid:
-        inv_score, inv_rel, _, _ = _score(engine, request, invalid, qvec, window, ref, weights)
+        inv_score, inv_rel, _, _ = _score(deps, request, invalid, qvec, window, ref, weights)
         if request.relativity > 0:
             matched = [i for i in range(len(invalid)) if inv_rel[i] >= request.relativity]
         else:
             matched = list(range(len(invalid)))
         floors = [(float(inv_score[i]), float(inv_rel[i])) for i in matched]
-        cands.extend(_linked_new(engine, request, [invalid[i] for i in matched], present, floors))
+        cands.extend(_linked_new(deps, request, [invalid[i] for i in matched], present, floors))
     if mode == "mixture":
-        for record, vec in _session_memories(engine, request):
+        for record, vec in (deps.recall_state.session(request.user_id, request.session_id)
+                            if request.session_id else []):
             if record.id not in present and record.memory_type in wanted:
                 present[record.id] = _Candidate(record.model_copy(), vec, 0.0, from_session=True)
                 cands.append(present[record.id])
 
-    buckets = _rank_into_buckets(engine, request, cands, qvec, window, ref, weights, limits)
+    buckets = _rank_into_buckets(deps, request, cands, qvec, window, ref, weights, limits)
     if kcubes:
         kc = [_Candidate(h.record, _vec(h.record), h.bm25_score or 0.0) for h in khits]
-        kb = _rank_into_buckets(engine, request, kc, qvec, window, ref, weights,
+        kb = _rank_into_buckets(deps, request, kc, qvec, window, ref, weights,
                                 {"knowledge": request.knowledge_top_k})
         result.knowledge = [it for it, _ in kb.get("knowledge", [])]
 
@@ -441,7 +352,7 @@ def recall(engine: MemoryEngine, request: RecallRequest) -> RecallResult:
         flat = [pair for fam in FAMILY_TYPES for pair in buckets.get(fam, [])]
         if flat:
             try:
-                keep = _llm_filter(engine, query, [it for it, _ in flat], lang)
+                keep = _llm_filter(deps, query, [it for it, _ in flat], lang)
                 result.llm_calls += 1
                 if keep is None:
                     result.warnings.append("the LLM filter gave no usable answer; kept every candidate")
@@ -464,21 +375,23 @@ def recall(engine: MemoryEngine, request: RecallRequest) -> RecallResult:
         seeds = seed_terms(request.query)
         for item in result.facts[:5]:
             seeds.extend(item.record.entities)
-        result.associations = associate(engine.store, request.readable_cube_ids, seeds, request.recall_deep)
+        result.associations = associate(deps.store, request.readable_cube_ids, seeds, request.recall_deep)
 
-    _remember_session(engine, request, returned)
+    if request.session_id and returned:
+        deps.recall_state.remember(request.user_id, request.session_id,
+                                   [(item.record, vec) for item, vec in returned])
     if request.reinforce:
-        _schedule_reinforcement(engine, [it.record for it, _ in returned])
+        _schedule_reinforcement(deps, [it.record for it, _ in returned])
     result.memory_prompt = build_memory_prompt(result, now=ref)
     return result
 
 
-def _rank_into_buckets(engine: MemoryEngine, request: RecallRequest, cands: list[_Candidate], qvec: np.ndarray,
-                       window: TimeWindow | None, ref: datetime, weights: rank.RankWeights,
+def _rank_into_buckets(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], qvec: np.ndarray,
+                       window: TimeWindow | None, ref: datetime, weights: RankWeights,
                        limits: dict[str, int]) -> dict[str, list[tuple[RecallItem, np.ndarray]]]:
     if not cands:
         return {}
-    score, rel, impression, matrix = _score(engine, request, cands, qvec, window, ref, weights)
+    score, rel, impression, matrix = _score(deps, request, cands, qvec, window, ref, weights)
     by_family: dict[str, list[int]] = {}
     for i, c in enumerate(cands):
         if request.relativity > 0 and rel[i] < request.relativity:
@@ -491,7 +404,7 @@ def _rank_into_buckets(engine: MemoryEngine, request: RecallRequest, cands: list
             continue
         ids = np.array(idx)
         chosen = rank.select_diverse(score[ids], matrix[ids], k, request.dedup, weights,
-                                     rank.relativity_range_for(engine))
+                                     deps.calibration)
         items = []
         for j in chosen:
             i = int(ids[j])

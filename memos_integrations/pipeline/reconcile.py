@@ -18,8 +18,8 @@ contradictions set the old memory ``invalid`` with ``superseded_by`` and a chang
 
 Example::
 
-    plan = reconcile(engine, request, new_records, new_relations)
-    apply_plan(engine, plan)
+    plan = reconcile(deps, request, new_records, new_relations)
+    apply_plan(deps, plan)
 """
 
 from __future__ import annotations
@@ -28,13 +28,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import Field, field_validator, model_validator
-from weaviate.classes.query import Filter
 
-from memos_integrations.pipeline.extract import _Loose, call_for_schema
 from memos_integrations.domain.models import (
     FACT_TYPES,
     ChangeLogEntry,
@@ -43,19 +41,16 @@ from memos_integrations.domain.models import (
     MemoryType,
     RelationRecord,
 )
-from memos_integrations.pipeline.recall import cosine
 from memos_integrations.domain.requests import ConflictAnalysis, MemorizeRequest, RelationCorrection
+from memos_integrations.domain.text import detect_language
 from memos_integrations.errors import ExtractionError
+from memos_integrations.pipeline.calibration import cosine
+from memos_integrations.pipeline.deps import PipelineDeps
+from memos_integrations.pipeline.extract import _Loose, call_for_schema
+from memos_integrations.pipeline.impression import ForgettingCurve, reinforce_relation
+from memos_integrations.pipeline.prompts import RECONCILE_SYSTEM_EN, RECONCILE_SYSTEM_ZH
 
-if TYPE_CHECKING:
-    from memos_integrations.engine import MemoryEngine
-
-#: Minimum relevance (the engine's cosine -> [0, 1] mapping) for a stored memory to be compared.
-SIMILARITY_THRESHOLD = 0.5
 CANDIDATES_PER_MEMORY = 3
-#: Impression added to a memory each time it is mentioned again.
-REINFORCE_STEP = 0.5
-MAX_IMPRESSION = 10.0
 RECONCILED_TYPES = {*FACT_TYPES, MemoryType.PREFERENCE}
 
 
@@ -148,24 +143,6 @@ class Reconciliation(_Loose):
         return data
 
 
-RECONCILE_SYSTEM_EN = """You maintain a long-term memory. For each NEW memory decide how it relates to the \
-STORED memories listed under it: "duplicate" (same information, nothing new), "update" (newer or more \
-precise information about the same thing, the stored one is outdated), "contradiction" (the stored one \
-cannot be true any more), or "new" (compatible, keep both). For each NEW relation decide whether it \
-"conflict"s with the STORED relations listed (e.g. a single-valued relation such as spouse or lives-in now \
-points elsewhere) or is "compatible". Give targets (the [M..] / [S..] refs) and a short reason.
-Answer with ONE JSON object and nothing else:
-{"facts": [{"index": 0, "decision": "new|duplicate|update|contradiction", "targets": ["M1"], "reason": "..."}],
- "relations": [{"index": 0, "decision": "compatible|conflict", "targets": ["S1"], "reason": "..."}]}"""
-
-RECONCILE_SYSTEM_ZH = """你在维护长期记忆。对每条“新记忆”，判断它与其下列出的“已存记忆”的关系：duplicate（信息相同，无新内容）、\
-update（同一件事的更新或更准确的信息，旧的已过时）、contradiction（与旧记忆矛盾，旧的不再成立）、new（兼容，两者都保留）。\
-对每条“新关系”，判断它与列出的“已存关系”是否 conflict（如配偶、居住地等单值关系已指向别处）或 compatible。\
-给出 targets（[M..] / [S..] 编号）和简短理由 reason（用中文）。只输出一个 JSON 对象，不要输出其他内容：
-{"facts": [{"index": 0, "decision": "new|duplicate|update|contradiction", "targets": ["M1"], "reason": "..."}],
- "relations": [{"index": 0, "decision": "compatible|conflict", "targets": ["S1"], "reason": "..."}]}"""
-
-
 # ---------------------------------------------------------------------------------------------
 # plan
 
@@ -224,14 +201,14 @@ def _group(records: Sequence[MemoryRecord]) -> tuple[list[_Group], list[MemoryRe
     return list(groups.values()), passthrough
 
 
-def _find_candidates(engine: MemoryEngine, request: MemorizeRequest, group: _Group, new_ids: set[str],
+def _find_candidates(deps: PipelineDeps, request: MemorizeRequest, group: _Group, new_ids: set[str],
                      threshold: float) -> list[MemoryRecord]:
     head = group.head
     types = [MemoryType.PREFERENCE] if head.memory_type is MemoryType.PREFERENCE else list(FACT_TYPES)
-    hits = engine.store.search(
+    hits = deps.store.search(
         request.writable_cube_ids, query=head.text, vector=head.vector, mode="hybrid", alpha=0.7,
         limit=CANDIDATES_PER_MEMORY + 2, user_id=request.user_id, memory_types=types,
-        where=Filter.by_property("is_fast").equal(False), include_vector=True,
+        is_fast=False, include_vector=True,
     )
     out = []
     for hit in hits:
@@ -239,12 +216,14 @@ def _find_candidates(engine: MemoryEngine, request: MemorizeRequest, group: _Gro
         if stored.id in new_ids:
             continue
         same_key = bool(head.key and stored.key and head.key.casefold() == stored.key.casefold())
-        if same_key or engine.relativity(cosine(head.vector, stored.vector)) >= threshold:
+        language = head.language or detect_language(head.text)
+        similarity = deps.calibration.similarity(cosine(head.vector, stored.vector), language)
+        if same_key or similarity >= threshold:
             out.append(stored)
     return out[:CANDIDATES_PER_MEMORY]
 
 
-def _relation_cases(engine: MemoryEngine, relations: Sequence[RelationRecord],
+def _relation_cases(deps: PipelineDeps, relations: Sequence[RelationRecord],
                     plan: ReconcilePlan) -> list[_RelationCase]:
     cases: list[_RelationCase] = []
     seen: set[tuple[str, str, str, str]] = set()
@@ -253,11 +232,11 @@ def _relation_cases(engine: MemoryEngine, relations: Sequence[RelationRecord],
         if marker in seen or not (rel.source and rel.relation and rel.target):
             continue
         seen.add(marker)
-        stored = engine.store.relations_of([rel.cube_id], [rel.source, rel.target])
+        stored = deps.store.relations_of([rel.cube_id], [rel.source, rel.target])
         duplicate = next((s for s in stored if (s.source.casefold(), s.relation.casefold(), s.target.casefold())
                           == marker[1:]), None)
         if duplicate is not None:
-            duplicate.impression = min(MAX_IMPRESSION, duplicate.impression + REINFORCE_STEP)
+            duplicate.impression = reinforce_relation(duplicate.impression)
             duplicate.memory_ids = list(dict.fromkeys([*duplicate.memory_ids, *rel.memory_ids]))
             duplicate.updated_at = datetime.now(UTC)
             plan.relations_update.append(duplicate)
@@ -310,31 +289,34 @@ def _resolve_targets(refs: Sequence[str], options: Sequence[tuple[str, Any]]) ->
 
 
 def reconcile(
-    engine: MemoryEngine,
+    deps: PipelineDeps,
     request: MemorizeRequest,
     records: Sequence[MemoryRecord],
     relations: Sequence[RelationRecord] = (),
     *,
     language: str = "en",
-    threshold: float = SIMILARITY_THRESHOLD,
+    threshold: float | None = None,
 ) -> ReconcilePlan:
     """Decide, for new (embedded) records and relations, what to create, reinforce and invalidate.
 
-    At most one LLM call (``plan.llm_calls``); none when nothing similar is stored.
+    ``threshold`` is the minimum relevance (the embedder's calibration, as in recall) for a stored
+    memory to be compared; default ``Settings.reconcile_threshold``. At most one LLM call
+    (``plan.llm_calls``); none when nothing similar is stored.
     """
+    threshold = deps.settings.reconcile_threshold if threshold is None else threshold
     plan = ReconcilePlan()
     groups, passthrough = _group(records)
     plan.create.extend(passthrough)
     new_ids = {r.id for r in records}
     counter = 0
     for group in groups:
-        for stored in _find_candidates(engine, request, group, new_ids, threshold):
+        for stored in _find_candidates(deps, request, group, new_ids, threshold):
             if _norm(stored.text) == _norm(group.head.text) or _norm(stored.memory) == _norm(group.head.memory):
                 group.exact.append(stored)
             else:
                 counter += 1
                 group.candidates.append((f"M{counter}", stored))
-    cases = _relation_cases(engine, relations, plan)
+    cases = _relation_cases(deps, relations, plan)
     rel_counter = 0
     for case in cases:
         for pos, (_, s) in enumerate(case.conflicts):
@@ -346,12 +328,12 @@ def reconcile(
 
     judgement = Reconciliation()
     if any(g.candidates for g in groups) or any(c.conflicts for c in cases):
-        if engine.chat_model is None:
+        if deps.chat_model is None:
             plan.warnings.append("similar memories exist but no chat model to reconcile them; kept both")
         else:
             try:
                 judgement, calls, warnings = call_for_schema(
-                    engine.chat_model, _prompt(language, groups, cases), Reconciliation, what="reconciliation"
+                    deps.chat_model, _prompt(language, groups, cases), Reconciliation, what="reconciliation"
                 )
                 plan.llm_calls += calls
                 plan.warnings.extend(warnings)
@@ -364,7 +346,7 @@ def reconcile(
     invalidated: set[str] = set()
     for i, group in enumerate(groups):
         if group.exact:
-            _reinforce(plan, group.exact, now)
+            _reinforce(plan, group.exact, now, deps.curve)
             continue
         decision = fact_decisions.get(i)
         if decision is None or decision.decision == "new" or not group.candidates:
@@ -376,7 +358,7 @@ def reconcile(
             plan.create.extend(group.records)
             continue
         if decision.decision == "duplicate":
-            _reinforce(plan, targets, now)
+            _reinforce(plan, targets, now, deps.curve)
             continue
         plan.create.extend(group.records)
         for old in targets:
@@ -416,37 +398,37 @@ def reconcile(
     return plan
 
 
-def _reinforce(plan: ReconcilePlan, stored: Sequence[MemoryRecord], now: datetime) -> None:
+def _reinforce(plan: ReconcilePlan, stored: Sequence[MemoryRecord], now: datetime, curve: ForgettingCurve) -> None:
+    """A stored memory mentioned again: the one impression model's ``mention`` reinforcement."""
     for record in stored:
         if any(r.id == record.id for r in plan.reinforce):
             continue
-        record.impression = min(MAX_IMPRESSION, record.impression + REINFORCE_STEP)
-        record.mention_count += 1
-        record.last_reinforced_at = now
+        for name, value in curve.reinforce(record, now, kind="mention").items():
+            setattr(record, name, value)
         plan.reinforce.append(record)
 
 
-def apply_invalidation(engine: MemoryEngine, old: MemoryRecord, new_id: str, reason: str) -> None:
+def apply_invalidation(deps: PipelineDeps, old: MemoryRecord, new_id: str, reason: str) -> None:
     """Mark ``old`` invalid, linked to ``new_id``, with a change-log entry (nothing is deleted)."""
     entry = ChangeLogEntry(status_before=old.status.value, status_after=MemoryStatus.INVALID.value,
                            reason=reason, related_memory_id=new_id)
-    engine.store.update(old.cube_id, old.id, status=MemoryStatus.INVALID, superseded_by=new_id,
+    deps.store.update(old.cube_id, old.id, status=MemoryStatus.INVALID, superseded_by=new_id,
                         change_log=[*old.change_log, entry])
 
 
-def apply_plan(engine: MemoryEngine, plan: ReconcilePlan) -> None:
+def apply_plan(deps: PipelineDeps, plan: ReconcilePlan) -> None:
     """Write the non-insert parts of a plan: invalidations, reinforcements, relations.
 
     New records are inserted by the caller first, so ``superseded_by`` always points at a stored
     memory.
     """
     for old, new_id, reason in plan.invalidate:
-        apply_invalidation(engine, old, new_id, reason)
+        apply_invalidation(deps, old, new_id, reason)
     for record in plan.reinforce:
-        engine.store.update(record.cube_id, record.id, impression=record.impression,
+        deps.store.update(record.cube_id, record.id, impression=record.impression,
                             mention_count=record.mention_count, last_reinforced_at=record.last_reinforced_at)
     if plan.relations_update or plan.relations_create:
-        engine.store.upsert_relations([*plan.relations_update, *plan.relations_create])
+        deps.store.upsert_relations([*plan.relations_update, *plan.relations_create])
 
 
 __all__ = ["ReconcilePlan", "Reconciliation", "apply_invalidation", "apply_plan", "reconcile"]

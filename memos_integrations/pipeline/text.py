@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import dateparser
 
-from memos_integrations.domain.text import detect_language, has_cjk
+from memos_integrations.domain.text import has_cjk
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;…])|(?<=[.!?])(?=\s)|\n+")
 _SOFT_BREAK = re.compile(r"(?<=[，,、：:])|(?<=\s)")
@@ -55,7 +55,7 @@ def _pack(parts: list[str], limit: int, joiner_for: str | None = None) -> list[s
 @lru_cache(maxsize=4096)
 def _parse_cached(text: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text)
     except ValueError:
         pass
     parsed = dateparser.parse(text, settings={"RETURN_AS_TIMEZONE_AWARE": False, "PREFER_DAY_OF_MONTH": "first"})

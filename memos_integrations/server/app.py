@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from memos_integrations.config import Settings, get_settings
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.llm.registry import ChatModelRegistry
 from memos_integrations.server.errors import CLOUD_PREFIX, BodySizeLimitMiddleware, install_error_handlers
 from memos_integrations.server.limits import ServerLimits
@@ -30,7 +31,7 @@ VERSION = "1.0.1"
 
 
 def create_app(
-    engine: Any = None,
+    engine: MemoryEngine | None = None,
     settings: Settings | None = None,
     *,
     chat_models: ChatModelRegistry | None = None,
@@ -41,17 +42,15 @@ def create_app(
 
     ``engine``: a ready MemoryEngine (the caller owns and closes it); ``None`` builds one from
     ``settings`` when the app starts (embedded Weaviate or ``WEAVIATE_URL``) and closes it at
-    shutdown. ``chat_models`` defaults to ``CHAT_MODEL_LIST``; ``limits`` to the environment.
+    shutdown. ``settings`` default to the engine's (else the environment's). ``chat_models`` defaults to ``CHAT_MODEL_LIST``; ``limits`` to the environment.
     """
-    settings = settings or getattr(engine, "settings", None) or get_settings()
+    settings = settings or (engine.settings if engine is not None else get_settings())
     limits = limits or ServerLimits()
     owned = engine is None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.engine is None:
-            from memos_integrations.engine import MemoryEngine
-
             app.state.engine = MemoryEngine.from_settings(settings)
         if not settings.api_keys:
             logger.warning("MEMOS_API_KEYS is not set: the API is open to anyone who can reach it "

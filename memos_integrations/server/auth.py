@@ -2,7 +2,9 @@
 
 Keys come from ``MEMOS_API_KEYS``, a JSON object mapping each key to what it may use::
 
-    MEMOS_API_KEYS='{"k1": {"users": ["alice"], "cubes": ["public_kb"]}, "admin": {"users": ["*"]}}'
+    MEMOS_API_KEYS='{"k1": {"users": ["alice"], "cubes": ["public_kb"], "account": "acme"}, "admin": {"users": ["*"]}}'
+
+``account`` (optional) names who owns what the key creates (see :attr:`Principal.account`).
 
 A user comes with its own cubes (the cube whose id is the user id, and the user's MemnetAI
 namespaces ``<user>__<namespace>``). ``"*"`` in ``users`` or ``cubes`` allows everything.
@@ -13,6 +15,7 @@ loopback).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +36,10 @@ class Principal:
     users: frozenset[str] = field(default_factory=frozenset)
     cubes: frozenset[str] = field(default_factory=frozenset)
     open: bool = False
+    #: Who owns what this key creates (knowledge bases, cubes, databases): the grant's
+    #: ``"account"`` when given (several keys may share one), else a digest of the key; an open
+    #: server has the one account ``"public"``.
+    account: str = "public"
 
     def may_use_user(self, user_id: str) -> bool:
         return self.open or ANY in self.users or user_id in self.users
@@ -84,13 +91,17 @@ def principal_for(api_keys: dict[str, dict[str, object]], header: str | None) ->
     grant = next((g for k, g in api_keys.items() if hmac.compare_digest(k.encode(), key.encode())), None)
     if grant is None:
         raise AuthenticationError("invalid API key")
-    users = grant.get("users") or []
-    cubes = grant.get("cubes") or []
-    if isinstance(users, str):
-        users = [users]
-    if isinstance(cubes, str):
-        cubes = [cubes]
-    return Principal(key=key, users=frozenset(map(str, users)), cubes=frozenset(map(str, cubes)))  # type: ignore[arg-type]
+    account = str(grant.get("account") or "key-" + hashlib.sha256(key.encode()).hexdigest()[:16])
+    return Principal(key=key, users=_names(grant.get("users")), cubes=_names(grant.get("cubes")), account=account)
+
+
+def _names(value: object) -> frozenset[str]:
+    """A grant's ``users`` / ``cubes``: one name or a list of names."""
+    if isinstance(value, str):
+        return frozenset([value])
+    if isinstance(value, list | tuple | set | frozenset):
+        return frozenset(str(v) for v in value)
+    return frozenset()
 
 
 def require_principal(request: Request) -> Principal:

@@ -21,17 +21,20 @@ import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from memos_integrations.domain.requests import ChatMessage, RecallRequest, RecallResult
+from memos_integrations.domain.messages import content_text
+from memos_integrations.domain.requests import ChatMessage, RecallResult
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.errors import MemosError
 from memos_integrations.langgraph.graph import build_memory_graph
+from memos_integrations.langgraph.nodes import MemoryOptions
 from memos_integrations.server.errors import ChatModelError
 
 logger = logging.getLogger("memos_integrations.server.chat")
@@ -45,42 +48,28 @@ CHAT_CALLBACKS: list[BaseCallbackHandler] = []
 ChatRunnable = BaseChatModel | Runnable[Any, Any]
 
 
-class ChatTurn(BaseModel):
-    """One chat turn, as every chat endpoint describes it."""
+class ChatTurn(MemoryOptions):
+    """One chat turn as every chat endpoint describes it: the query, the history and the memory
+    graph's options (:class:`~memos_integrations.langgraph.nodes.MemoryOptions`, so every recall
+    option has its :class:`~memos_integrations.domain.requests.RecallOptions` name and default).
 
-    user_id: str
-    query: str
-    readable_cube_ids: list[str] | None = None
-    writable_cube_ids: list[str] | None = None
-    history: list[ChatMessage] = Field(default_factory=list)
-    system_prompt: str | None = None
-    session_id: str | None = None
-    mode: str = "fast"
-    top_k: int = 9
-    include_preference: bool = True
-    pref_top_k: int = 6
-    include_tool_memory: bool = False
-    tool_top_k: int = 6
-    relativity: float = 0.45
-    threshold: float | None = None  # drop facts below it for the prompt, keeping at least min_memories
-    min_memories: int = 3
-    filter: dict[str, Any] | None = None
-    common_sense_ids: list[str] | None = None
-    add_message_on_answer: bool = True
-    info: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    agent_id: str = ""
-    app_id: str = ""
+    The defaults below are what a chat endpoint does beyond the graph's own defaults: the last
+    ``HISTORY_WINDOW`` messages go to recall as chat history, the recall result is returned, and
+    the write-back is a background task whose failure never fails the answer.
+    """
 
-    def recall_request(self) -> RecallRequest:
-        return RecallRequest(
-            query=self.query, user_id=self.user_id, cube_ids=self.readable_cube_ids or [self.user_id],
-            session_id=self.session_id, mode=self.mode,  # type: ignore[arg-type]
-            relativity=self.relativity, top_k=self.top_k, include_preference=self.include_preference,
-            preference_top_k=self.pref_top_k, include_tool_memory=self.include_tool_memory,
-            tool_top_k=self.tool_top_k, include_skill=False, filter=self.filter,
-            chat_history=self.history or None, common_sense_ids=self.common_sense_ids,
-        )
+    user_id: str = Field(min_length=1, max_length=256, description="The owner.")
+    query: str = Field(min_length=1, description="The user's message of this turn.")
+    history: list[ChatMessage] = Field(default_factory=list, description="Earlier messages of the conversation.")
+    recall_history: int = Field(default=HISTORY_WINDOW, ge=0, le=100,
+                                description="Earlier messages passed to recall as chat history.")
+    return_recall: bool = Field(default=True, description="Put the whole RecallResult in the state.")
+    memorize_errors: Literal["raise", "log"] = Field(
+        default="log", description="log: a failed write-back is logged and never fails the answer.")
+
+    def graph_options(self) -> dict[str, Any]:
+        """The memory graph's options of this turn (every :class:`MemoryOptions` field)."""
+        return {name: getattr(self, name) for name in MemoryOptions.model_fields}
 
 
 @dataclass
@@ -108,7 +97,7 @@ def split_model(model: ChatRunnable) -> tuple[ChatRunnable, dict[str, Any]]:
     return model, {}
 
 
-def memory_graph(engine: Any, model: ChatRunnable) -> Any:
+def memory_graph(engine: MemoryEngine, model: ChatRunnable) -> Any:
     """The compiled memory graph for (engine, model), built once and cached (LRU of
     ``GRAPH_CACHE_SIZE``; entries hold their objects, so an id is never reused while cached)."""
     key = (id(engine), id(model))
@@ -133,35 +122,8 @@ def graph_input(turn: ChatTurn) -> dict[str, Any]:
 
 def graph_config(turn: ChatTurn, model_kwargs: dict[str, Any] | None = None) -> RunnableConfig:
     """The run's options for the memory nodes (see :mod:`memos_integrations.langgraph.nodes`)."""
-    configurable: dict[str, Any] = {
-        "user_id": turn.user_id,
-        "readable_cube_ids": turn.readable_cube_ids or [turn.user_id],
-        "writable_cube_ids": turn.writable_cube_ids or [turn.user_id],
-        "session_id": turn.session_id,
-        "mode": turn.mode,
-        "threshold": turn.relativity,
-        "prompt_threshold": turn.threshold,
-        "min_memories": turn.min_memories,
-        "top_k": turn.top_k,
-        "include_preference": turn.include_preference,
-        "preference_top_k": turn.pref_top_k,
-        "include_tool_memory": turn.include_tool_memory,
-        "tool_top_k": turn.tool_top_k,
-        "include_skill": False,
-        "filter": turn.filter,
-        "common_sense_ids": turn.common_sense_ids,
-        "recall_history": HISTORY_WINDOW,
-        "return_recall": True,
-        "system_prompt": turn.system_prompt,
-        "model_kwargs": model_kwargs or None,
-        "add_message_on_answer": turn.add_message_on_answer,
-        "memorize_sync": False,
-        "memorize_errors": "log",
-        "info": turn.info,
-        "tags": turn.tags,
-        "agent_id": turn.agent_id,
-        "app_id": turn.app_id,
-    }
+    configurable = turn.graph_options()
+    configurable["model_kwargs"] = model_kwargs or turn.model_kwargs
     return {"configurable": configurable, "callbacks": list(CHAT_CALLBACKS), "run_name": GRAPH_NAME,
             "metadata": {"memos_user_id": turn.user_id}}
 
@@ -253,14 +215,11 @@ def model_error(exc: Exception) -> ChatModelError:
 
 
 def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-    return str(content or "")
+    """A reply's (or a streamed chunk's) text: text parts only, joined as they stream."""
+    return content_text(content, attachments=False, separator="")
 
 
-async def complete(engine: Any, model: ChatRunnable, turn: ChatTurn) -> ChatAnswer:
+async def complete(engine: MemoryEngine, model: ChatRunnable, turn: ChatTurn) -> ChatAnswer:
     """The whole turn at once: one run of the memory graph."""
     base, model_kwargs = split_model(model)
     graph = memory_graph(engine, base)
@@ -289,7 +248,7 @@ class ChatEvent:
     answer: ChatAnswer | None = None
 
 
-async def stream(engine: Any, model: ChatRunnable, turn: ChatTurn) -> AsyncIterator[ChatEvent]:
+async def stream(engine: MemoryEngine, model: ChatRunnable, turn: ChatTurn) -> AsyncIterator[ChatEvent]:
     """The turn as events from one streamed run of the memory graph: ``recalled`` (after the
     recall node), then ``reasoning``/``text`` chunks as the generate node's model streams them,
     then ``done`` (after the memorize node queued the write-back)."""

@@ -6,13 +6,19 @@ from typing import Any
 
 from fastapi import Request
 
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.errors import WeaviateUnavailableError
 from memos_integrations.llm.registry import ChatModelRegistry
 from memos_integrations.server.limits import ServerLimits
 
 
-def get_engine(request: Request) -> Any:
-    engine = getattr(request.app.state, "engine", None)
+def get_engine(request: Request) -> MemoryEngine:
+    """The app's engine.
+
+    Raises:
+        WeaviateUnavailableError: it is not built yet (start-up) or no longer (shutdown).
+    """
+    engine: MemoryEngine | None = request.app.state.engine
     if engine is None:
         raise WeaviateUnavailableError("the memory engine is not ready (Weaviate is starting or unreachable)")
     return engine

@@ -242,9 +242,11 @@ def memnet_metadata(record: MemoryRecord) -> str:
     return json.dumps(record.info, ensure_ascii=False) if record.info else ""
 
 
-def memnet_summary(item: RecallItem) -> dict[str, Any]:
+def memnet_summary(item: RecallItem, *, detailed: bool = False) -> dict[str, Any]:
+    """One ``memorySummaryList`` entry: the documented fields (+ ``relativity``); with ``detailed``
+    (``isReturningDetailedMemoryInfo: 1``) also everything else the record holds (:func:`memnet_details`)."""
     record = item.record
-    return {
+    summary = {
         "memorySummaryId": record.id,
         "memorySummaryText": record.memory,
         "maxImpression": item.impression,
@@ -261,6 +263,31 @@ def memnet_summary(item: RecallItem) -> dict[str, Any]:
         "createTime": _plain(record.happened_at or record.created_at),
         "updateTime": _plain(record.updated_at),
     }
+    return {**summary, **memnet_details(item)} if detailed else summary
+
+
+def memnet_details(item: RecallItem) -> dict[str, Any]:
+    """The detailed-only fields of a recalled memory (camelCase, MemnetAI style)."""
+    record = item.record
+    return {
+        "memoryKey": record.key,
+        "memoryType": record.memory_type.value,
+        "memoryKind": record.family,
+        "cubeId": record.cube_id,
+        "language": record.language,
+        "tags": list(record.tags),
+        "entities": list(record.entities),
+        "confidence": record.confidence,
+        "info": dict(record.info),
+        "sources": list(record.sources),
+        "storedImpression": record.impression,
+        "mentionCount": record.mention_count,
+        "recallCount": record.recall_count,
+        "happenedTime": _plain(record.happened_at),
+        "storedTime": _plain(record.created_at),
+        "lastRecalledTime": _plain(record.last_recalled_at),
+        "linkedFromMemorySummaryId": item.linked_from or "",
+    }
 
 
 def memnet_association(graph: AssociationGraph) -> dict[str, Any]:
@@ -274,24 +301,31 @@ def memnet_association(graph: AssociationGraph) -> dict[str, Any]:
     }
 
 
-def memnet_common_sense(item: RecallItem) -> dict[str, Any]:
+def memnet_common_sense(item: RecallItem, *, detailed: bool = False) -> dict[str, Any]:
+    """One ``commonSenseList`` entry (with ``detailed`` also its scores and metadata)."""
     record = item.record
-    return {
+    entry: dict[str, Any] = {
         "id": record.id,
         "memnetaiCommonSenseDatabaseName": record.extra.get("database_id") or record.cube_id,
         "text": record.memory,
         "createTime": _plain(record.created_at),
         "updateTime": _plain(record.updated_at),
     }
+    if detailed:
+        entry.update({"score": item.score, "relativity": item.relativity, "metaData": memnet_metadata(record),
+                      "info": dict(record.info)})
+    return entry
 
 
-def memnet_recall_data(result: RecallResult) -> dict[str, Any]:
+def memnet_recall_data(result: RecallResult, *, detailed: bool = False) -> dict[str, Any]:
+    """``data`` of ``/v1/recall``. ``detailed`` (``isReturningDetailedMemoryInfo``) adds every
+    detail of each memory and common-sense entry; the documented fields are always there."""
     summaries = [*result.facts, *result.preferences, *result.tools, *result.skills]
     return {
         "memoryPrompt": result.memory_prompt,
-        "memorySummaryList": [memnet_summary(i) for i in summaries],
+        "memorySummaryList": [memnet_summary(i, detailed=detailed) for i in summaries],
         "associativeThinkingList": [memnet_association(g) for g in result.associations],
-        "commonSenseList": [memnet_common_sense(i) for i in result.knowledge],
+        "commonSenseList": [memnet_common_sense(i, detailed=detailed) for i in result.knowledge],
         "usage": dict(ZERO_USAGE),
     }
 

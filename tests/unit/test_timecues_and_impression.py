@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from memos_integrations.domain.models import MemoryRecord
-from memos_integrations.pipeline.rank import decayed_impression, reinforce
+from memos_integrations.pipeline.impression import decayed_impression, reinforce
 from memos_integrations.pipeline.timecues import find_time_window
 
 CN = timezone(timedelta(hours=8))

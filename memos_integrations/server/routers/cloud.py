@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from memos_integrations.domain.models import TaskStatus
-from memos_integrations.domain.requests import DEFAULT_SESSION, MemorizeRequest, RecallRequest
+from memos_integrations.domain.requests import DEFAULT_SESSION, MemorizeRequest, RecallOptions
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.errors import InvalidRequestError, NotFoundError
 from memos_integrations.server import chat as chat_flow
 from memos_integrations.server import sse
@@ -53,16 +54,14 @@ def _subjects(value: str | list[str] | None) -> list[str]:
     return [s for s in dict.fromkeys(str(v).strip() for v in items) if s]
 
 
-def _knowledge_ids(principal: Principal, ids: list[str] | None) -> list[str] | None:
-    if not ids:
-        return None
-    principal.check_cubes([common_sense_cube(i) for i in ids if i != "all"])
-    return ids
+def _check_knowledge_bases(principal: Principal, ids: list[str] | None) -> None:
+    """403 unless the key may read every named knowledge base (``all``: the project's own)."""
+    principal.check_cubes([common_sense_cube(i) for i in ids or [] if i != "all"])
 
 
 @router.post("/add/message", response_model=Envelope)
 def add_message(body: AddMessageRequest, principal: Principal = Depends(require_principal),
-                engine: Any = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
+                engine: MemoryEngine = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
     """Queue the messages as a memorize task (idempotent under the client's retries); with
     ``async_mode: false`` the reply comes when the task is done."""
     users, agents = _subjects(body.user_id), _subjects(body.agent_id)
@@ -94,29 +93,19 @@ def add_message(body: AddMessageRequest, principal: Principal = Depends(require_
 
 @router.post("/search/memory", response_model=Envelope)
 def search_memory(body: SearchMemoryRequest, principal: Principal = Depends(require_principal),
-                  engine: Any = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
+                  engine: MemoryEngine = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
     """Recall for a query: ``memory_detail_list``, ``preference_detail_list`` ... (seed 003)."""
     check_query(body.query, limits)
     subject = _one_subject(body.user_id, body.agent_id)
     principal.check_user(subject)
-    request = RecallRequest(
-        query=body.query, user_id=subject, cube_ids=[subject], session_id=body.conversation_id,
-        top_k=9 if body.memory_limit_number is None else body.memory_limit_number,
-        include_preference=body.include_preference is not False,
-        preference_top_k=9 if body.preference_limit_number is None else body.preference_limit_number,
-        include_tool_memory=bool(body.include_tool_memory),
-        tool_top_k=6 if body.tool_memory_limit_number is None else body.tool_memory_limit_number,
-        include_skill=bool(body.include_skill),
-        skill_top_k=6 if body.skill_limit_number is None else body.skill_limit_number,
-        relativity=0.45 if body.relativity is None else body.relativity, filter=body.filter,
-        common_sense_ids=_knowledge_ids(principal, body.knowledgebase_ids),
-    )
-    return ok(cloud_search_data(engine.recall(request)))
+    _check_knowledge_bases(principal, body.knowledgebase_ids)
+    options = RecallOptions(**body.recall_options(), cube_ids=[subject])
+    return ok(cloud_search_data(engine.recall(options.to_request(body.query, user_id=subject))))
 
 
 @router.post("/get/memory", response_model=Envelope)
 def get_memory(body: GetMemoryRequest, principal: Principal = Depends(require_principal),
-               engine: Any = Depends(get_engine)) -> dict[str, Any]:
+               engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
     """One page of a user's (or agent's) memories."""
     subject = _one_subject(body.user_id, body.agent_id)
     principal.check_user(subject)
@@ -126,11 +115,11 @@ def get_memory(body: GetMemoryRequest, principal: Principal = Depends(require_pr
     def listed(family: str) -> list[dict[str, Any]]:
         if window is None:
             return []
-        records = engine.store.list(subject, filter=body.filter, memory_types=FAMILY_TYPES[family],
-                                    offset=window[0], limit=window[1])
+        records = engine.list_memories(subject, filter=body.filter, memory_types=FAMILY_TYPES[family],
+                                       offset=window[0], limit=window[1])
         return [cloud_detail(r) for r in records]
 
-    total = engine.store.count(subject, filter=body.filter, memory_types=FAMILY_TYPES["fact"])
+    total = engine.count_memories(subject, filter=body.filter, memory_types=FAMILY_TYPES["fact"])
     data = {
         "memory_detail_list": listed("fact"),
         "preference_detail_list": listed("preference") if body.include_preference is not False else [],
@@ -143,8 +132,8 @@ def get_memory(body: GetMemoryRequest, principal: Principal = Depends(require_pr
 
 @router.get("/get/memory/{memory_id}", response_model=Envelope)
 def get_memory_by_id(memory_id: str, principal: Principal = Depends(require_principal),
-                     engine: Any = Depends(get_engine)) -> dict[str, Any]:
-    record = engine.store.get(memory_id)
+                     engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
+    record = engine.get_memory(memory_id)
     if record is None or not principal.may_use_cube(record.cube_id):
         raise NotFoundError(f"memory {memory_id} not found")
     return ok({**cloud_detail(record), "memory": record.memory})
@@ -152,7 +141,7 @@ def get_memory_by_id(memory_id: str, principal: Principal = Depends(require_prin
 
 @router.post("/delete/memory", response_model=Envelope)
 def delete_memory(body: DeleteMemoryRequest, principal: Principal = Depends(require_principal),
-                  engine: Any = Depends(get_engine)) -> dict[str, Any]:
+                  engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
     """Exactly one of ``memory_ids`` / ``user_id`` / ``agent_id`` / ``filter`` (+ ``memory_type``)."""
     chosen = [k for k in ("memory_ids", "user_id", "agent_id", "filter") if getattr(body, k)]
     if len(chosen) != 1:
@@ -161,36 +150,32 @@ def delete_memory(body: DeleteMemoryRequest, principal: Principal = Depends(requ
     if body.memory_ids:
         ids = valid_memory_ids(body.memory_ids)
         if type_filter:
-            ids = [r.id for r in engine.store.get_many(ids) if r.memory_type.value == body.memory_type]
+            ids = [r.id for r in engine.get_memories(ids) if r.memory_type.value == body.memory_type]
         deleted = engine.delete_memories(ids, principal.allowed_cubes())
         return ok({"success": True, "deleted": deleted})
     if body.filter:
-        cubes = principal.allowed_cubes()
-        if cubes is None:  # open server: every cube whose tenant name maps back to a cube id
-            cubes = [t[2:] for t in engine.store.list_cubes() if t.startswith("c_")]
         spec = body.filter if not type_filter else {"and": [body.filter, type_filter]}
-        deleted = engine.store.delete_where(cubes, spec)
+        deleted = engine.delete_where(principal.allowed_cubes(), spec)  # None (any key may): every cube
         return ok({"success": True, "deleted": deleted})
     subject = str(body.user_id or body.agent_id)
     principal.check_user(subject)
-    deleted = engine.store.delete_where([subject], type_filter or ALL_STATUSES)
+    deleted = engine.delete_where([subject], type_filter or ALL_STATUSES)
     return ok({"success": True, "deleted": deleted})
 
 
 @router.post("/get/status", response_model=Envelope)
 def get_status(body: TaskStatusRequest, principal: Principal = Depends(require_principal),
-               engine: Any = Depends(get_engine)) -> dict[str, Any]:
+               engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
     task = find_task(engine, principal, body.task_id)
     return ok({"task_id": task.id, "status": task.status.value, "memory_views": None, "error": task.error or None})
 
 
 @router.post("/get/message", response_model=Envelope)
 def get_message(body: GetMessageRequest, principal: Principal = Depends(require_principal),
-                engine: Any = Depends(get_engine)) -> dict[str, Any]:
+                engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
     """The raw messages of a conversation, oldest first."""
     principal.check_user(body.user_id)
-    messages = engine.store.list_messages(body.user_id, body.conversation_id,
-                                          limit=body.message_limit_number or 100)
+    messages = engine.list_messages(body.user_id, body.conversation_id, limit=body.message_limit_number or 100)
     items = [
         {"id": m.id, "role": m.role, "content": m.content, "character": m.character,
          "conversation_id": m.session_id, "message_id": m.message_id,
@@ -203,21 +188,15 @@ def get_message(body: GetMessageRequest, principal: Principal = Depends(require_
 
 @router.post("/chat", response_model=None)
 async def chat(body: CloudChatRequest, principal: Principal = Depends(require_principal),
-               engine: Any = Depends(get_engine), limits: ServerLimits = Depends(get_limits),
+               engine: MemoryEngine = Depends(get_engine), limits: ServerLimits = Depends(get_limits),
                registry: Any = Depends(get_chat_models)) -> dict[str, Any] | StreamingResponse:
     """Recall -> answer -> write back; ``stream: true`` answers with SSE text frames."""
     check_query(body.query, limits)
     principal.check_user(body.user_id)
+    _check_knowledge_bases(principal, body.knowledgebase_ids)
     turn = chat_flow.ChatTurn(
-        user_id=body.user_id, query=body.query, readable_cube_ids=[body.user_id],
-        writable_cube_ids=[body.user_id], system_prompt=body.system_prompt, session_id=body.conversation_id,
-        top_k=6 if body.memory_limit_number is None else body.memory_limit_number,
-        include_preference=body.include_preference is not False,
-        pref_top_k=6 if body.preference_limit_number is None else body.preference_limit_number,
-        include_tool_memory=bool(body.include_tool_memory),
-        tool_top_k=6 if body.tool_memory_limit_number is None else body.tool_memory_limit_number,
-        relativity=0.45 if body.relativity is None else body.relativity, filter=body.filter,
-        common_sense_ids=_knowledge_ids(principal, body.knowledgebase_ids),
+        **body.recall_options(), user_id=body.user_id, query=body.query, cube_ids=[body.user_id],
+        writable_cube_ids=[body.user_id], system_prompt=body.system_prompt,
         add_message_on_answer=body.add_message_on_answer is not False, info=body.info or {},
         tags=body.tags or [], agent_id=body.agent_id or "", app_id=body.app_id or "",
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
 
 from memos_integrations.domain.models import FACT_TYPES, MemoryType, TaskRecord, TaskStatus
-from memos_integrations.pipeline.text import parse_when
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.errors import InvalidRequestError, NotFoundError
+from memos_integrations.pipeline.text import parse_when
 from memos_integrations.server.auth import Principal
 
 FAMILY_TYPES: dict[str, list[MemoryType]] = {
@@ -26,21 +27,18 @@ def task_visible(principal: Principal, task: TaskRecord) -> bool:
     return bool(cubes) and all(principal.may_use_cube(c) for c in cubes)
 
 
-def find_task(engine: Any, principal: Principal, task_id: str, user_id: str | None = None) -> TaskRecord:
+def find_task(engine: MemoryEngine, principal: Principal, task_id: str, user_id: str | None = None) -> TaskRecord:
     """A task by id (or by the caller-chosen id used as idempotency key) that the caller may see;
     404 otherwise (existence is not leaked)."""
     if not task_id:
         raise InvalidRequestError("taskId/task_id is required")
-    task = engine.store.get_task(task_id)
-    if task is None:
-        found = engine.store.find_tasks(idempotency_key=task_id, limit=1)
-        task = found[0] if found else None
+    task = engine.find_task(task_id)
     if task is None or not task_visible(principal, task) or (user_id is not None and task.user_id != user_id):
         raise NotFoundError(f"task {task_id} not found")
     return task
 
 
-def visible_tasks(engine: Any, principal: Principal, user_id: str | None = None) -> list[TaskRecord]:
+def visible_tasks(engine: MemoryEngine, principal: Principal, user_id: str | None = None) -> list[TaskRecord]:
     if user_id is not None:
         return list(engine.list_tasks(user_id))
     if principal.unrestricted:
@@ -75,7 +73,7 @@ def valid_memory_ids(memory_ids: list[str]) -> list[str]:
     return out
 
 
-def parse_reference_time(value: str | None) -> Any:
+def parse_reference_time(value: str | None) -> datetime | None:
     if not value:
         return None
     when = parse_when(value)

@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from memos_integrations.domain.models import MemoryType, TaskRecord
-from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, MemorizeResult, RecallRequest
+from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, MemorizeResult, RecallOptions
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.server.auth import Principal, require_principal
 from memos_integrations.server.cubes import agent_cube, common_sense_cube
 from memos_integrations.server.deps import get_engine, get_limits
@@ -37,7 +38,7 @@ def _memorize_data(result: MemorizeResult, sync: bool) -> dict[str, Any]:
 
 @router.post("/v1/memories", response_model=MemnetEnvelope)
 def memories(body: MemoriesRequest, principal: Principal = Depends(require_principal),
-             engine: Any = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
+             engine: MemoryEngine = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
     """Memorize a conversation for a memory agent (``asyncMode`` 1: a task id)."""
     agent = body.memoryAgentName
     cube = agent_cube(agent, body.namespace)
@@ -60,30 +61,21 @@ def memories(body: MemoriesRequest, principal: Principal = Depends(require_princ
 
 @router.post("/v1/recall", response_model=MemnetEnvelope)
 def recall(body: RecallRequestBody, principal: Principal = Depends(require_principal),
-           engine: Any = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
+           engine: MemoryEngine = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
     """``memoryPrompt`` + ``memorySummaryList`` + ``associativeThinkingList`` + ``commonSenseList``."""
     check_query(body.query, limits)
     agent = body.memoryAgentName
     cube = agent_cube(agent, body.namespace)
     principal.check_user(agent)
     principal.check_cubes([cube])
-    ids = body.commonSenseDatabaseIdList or None
-    if ids:
-        principal.check_cubes([common_sense_cube(i) for i in ids])
-    request = RecallRequest(
-        query=body.query, user_id=agent, cube_ids=[cube], character=body.character,
-        recall_deep=body.recallDeep, include_linked_new_from_invalid=bool(body.isIncludeLinkedNewMemoriesFromInvalid),
-        associative=bool(body.isUsingAssociativeThinking), use_common_sense=bool(body.isUsingCommonSenseDatabase),
-        use_global_common_sense=bool(body.isUsingGlobalCommonSenseDatabase),
-        use_agent_common_sense=bool(body.isUsingMemoryAgentCommonSenseDatabase), common_sense_ids=ids,
-        detailed=bool(body.isReturningDetailedMemoryInfo),
-    )
-    return ok(memnet_recall_data(engine.recall(request)))
+    principal.check_cubes([common_sense_cube(i) for i in body.commonSenseDatabaseIdList or []])
+    request = RecallOptions(**body.recall_options(), cube_ids=[cube]).to_request(body.query, user_id=agent)
+    return ok(memnet_recall_data(engine.recall(request), detailed=request.detailed))
 
 
 @router.post("/v1/common-sense", response_model=MemnetEnvelope)
 def common_sense(body: CommonSenseRequest, principal: Principal = Depends(require_principal),
-                 engine: Any = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
+                 engine: MemoryEngine = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
     """Add text to a common-sense database (cube ``commonsense__<id>``)."""
     cube = common_sense_cube(body.commonSenseDatabaseId)
     principal.check_cubes([cube])
@@ -117,23 +109,23 @@ def _task_detail(task: TaskRecord) -> dict[str, Any]:
 def _register_task_routes(prefix: str) -> None:
     @router.get(f"{prefix}/detail", response_model=MemnetEnvelope)
     def detail(taskId: str = Query(default="", max_length=256), principal: Principal = Depends(require_principal),
-               engine: Any = Depends(get_engine)) -> dict[str, Any]:
+               engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
         return ok(_task_detail(find_task(engine, principal, taskId)))
 
     @router.get(f"{prefix}/progress", response_model=MemnetEnvelope)
     def progress(taskId: str = Query(default="", max_length=256), principal: Principal = Depends(require_principal),
-                 engine: Any = Depends(get_engine)) -> dict[str, Any]:
+                 engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
         task = find_task(engine, principal, taskId)
         return ok({"taskId": task.id, "status": task.status.value, "progress": PROGRESS.get(task.status.value, 0)})
 
     @router.get(f"{prefix}/all", response_model=MemnetEnvelope)
-    def all_tasks(principal: Principal = Depends(require_principal), engine: Any = Depends(get_engine)) -> dict[str, Any]:
+    def all_tasks(principal: Principal = Depends(require_principal), engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
         tasks = visible_tasks(engine, principal)
         return ok({"taskList": [_task_detail(t) for t in tasks], "total": len(tasks)})
 
     @router.delete(f"{prefix}/delete", response_model=MemnetEnvelope)
     def delete(taskId: str = Query(default="", max_length=256), principal: Principal = Depends(require_principal),
-               engine: Any = Depends(get_engine)) -> dict[str, Any]:
+               engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
         task = find_task(engine, principal, taskId)
         cancelled = engine.cancel_task(task.id)
         return ok({"taskId": cancelled.id, "status": cancelled.status.value})

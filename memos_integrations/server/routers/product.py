@@ -10,7 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from memos_integrations.domain.requests import DEFAULT_SESSION, MemorizeRequest, RecallRequest, RecallResult
+from memos_integrations.domain.requests import DEFAULT_SESSION, MemorizeRequest, RecallOptions, RecallResult
+from memos_integrations.engine import MemoryEngine
 from memos_integrations.errors import MemosError, NotFoundError
 from memos_integrations.server import chat as chat_flow
 from memos_integrations.server import sse
@@ -66,7 +67,7 @@ def health() -> dict[str, str]:
 
 @router.post("/add", response_model=Envelope)
 def add(body: APIADDRequest, principal: Principal = Depends(require_principal),
-        engine: Any = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
+        engine: MemoryEngine = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
     """Store messages as memories (``async_mode`` async: a task id; sync: stored on return)."""
     if not body.user_id:
         raise UnprocessableError("user_id is required: the user whose memories these are")
@@ -99,24 +100,18 @@ def add(body: APIADDRequest, principal: Principal = Depends(require_principal),
             "task_id": result.task_id, "status": result.status}
 
 
-def _search(engine: Any, body: APISearchRequest) -> RecallResult:
+def _search(engine: MemoryEngine, body: APISearchRequest) -> RecallResult:
     types = memory_types_for(body.search_memory_type, body.memory_types)
     if types == []:
         return RecallResult(query=body.query)
-    request = RecallRequest(
-        query=body.query, user_id=body.user_id, cube_ids=body.cube_ids, session_id=body.session_id,
-        mode=body.mode.value, relativity=body.relativity, top_k=body.top_k, preference_top_k=body.pref_top_k,
-        tool_top_k=body.tool_mem_top_k, skill_top_k=body.skill_mem_top_k, include_preference=body.include_preference,
-        include_tool_memory=body.search_tool_memory, include_skill=body.include_skill_memory, memory_types=types,
-        filter=body.filter, reference_time=parse_reference_time(body.reference_time),
-        chat_history=body.chat_history, dedup=body.dedup, character=body.character, language=body.language,
-    )
-    return engine.recall(request)  # type: ignore[no-any-return]
+    options = RecallOptions(**body.recall_options(), cube_ids=body.cube_ids, memory_types=types,
+                            reference_time=parse_reference_time(body.reference_time))
+    return engine.recall(options.to_request(body.query, user_id=body.user_id, chat_history=body.chat_history))
 
 
 @router.post("/search", response_model=Envelope)
 def search(body: APISearchRequest, principal: Principal = Depends(require_principal),
-           engine: Any = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
+           engine: MemoryEngine = Depends(get_engine), limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
     """Recall for a query over ``readable_cube_ids`` (default: the user's own cube)."""
     check_query(body.query, limits)
     principal.check_user(body.user_id)
@@ -128,7 +123,7 @@ def search(body: APISearchRequest, principal: Principal = Depends(require_princi
 
 @router.post("/get_memory", response_model=Envelope)
 def get_memory(body: GetMemoryRequest, principal: Principal = Depends(require_principal),
-               engine: Any = Depends(get_engine)) -> dict[str, Any]:
+               engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
     """Export a cube's memories by family (paged with ``page``/``page_size``)."""
     principal.check_user(body.user_id)
     principal.check_cubes([body.mem_cube_id])
@@ -142,19 +137,19 @@ def get_memory(body: GetMemoryRequest, principal: Principal = Depends(require_pr
             data[key] = []
             continue
         types = FAMILY_TYPES[family]
-        records = [] if window is None else engine.store.list(
+        records = [] if window is None else engine.list_memories(
             body.mem_cube_id, filter=body.filter, user_id=body.user_id, memory_types=types,
             offset=window[0], limit=window[1])
-        total = engine.store.count(body.mem_cube_id, filter=body.filter, user_id=body.user_id, memory_types=types)
+        total = engine.count_memories(body.mem_cube_id, filter=body.filter, user_id=body.user_id, memory_types=types)
         data[key] = [product_export_buckets(body.mem_cube_id, records, total)]
     return {"code": 200, "message": "Memories retrieved successfully", "data": data}
 
 
 @router.get("/get_memory/{memory_id}", response_model=Envelope)
 def get_memory_by_id(memory_id: str, principal: Principal = Depends(require_principal),
-                     engine: Any = Depends(get_engine)) -> dict[str, Any]:
+                     engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
     """One memory by id (404 when it does not exist or the key may not read its cube)."""
-    record = engine.store.get(memory_id, include_vector=True)
+    record = engine.get_memory(memory_id, include_vector=True)
     if record is None or not principal.may_use_cube(record.cube_id):
         raise NotFoundError(f"Memory with ID {memory_id} not found")
     item = product_item(record)
@@ -164,7 +159,7 @@ def get_memory_by_id(memory_id: str, principal: Principal = Depends(require_prin
 
 @router.post("/delete_memory", response_model=Envelope)
 def delete_memory(body: DeleteMemoryRequest, principal: Principal = Depends(require_principal),
-                  engine: Any = Depends(get_engine)) -> dict[str, Any]:
+                  engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
     """Delete by ``memory_ids``, or by filter (``filter`` and/or ``user_id``/``session_id``).
     Exactly one mode; a wrong combination answers ``status: failure`` (code 200, as MemOS)."""
 
@@ -193,7 +188,7 @@ def delete_memory(body: DeleteMemoryRequest, principal: Principal = Depends(requ
     if body.session_id:
         parts.append({"session_id": body.session_id})
     spec = None if not parts else (parts[0] if len(parts) == 1 else {"and": parts})
-    deleted = engine.store.delete_where(cubes, spec, user_id=body.user_id)
+    deleted = engine.delete_where(cubes, spec, user_id=body.user_id)
     return {"code": 200, "message": f"Deleted {deleted} memories", "data": {"status": "success"}}
 
 
@@ -205,7 +200,7 @@ def delete_memory(body: DeleteMemoryRequest, principal: Principal = Depends(requ
 def scheduler_status(user_id: str = Query(min_length=1, max_length=256),
                      task_id: str | None = Query(default=None, max_length=256),
                      principal: Principal = Depends(require_principal),
-                     engine: Any = Depends(get_engine)) -> dict[str, Any]:
+                     engine: MemoryEngine = Depends(get_engine)) -> dict[str, Any]:
     """``[{task_id, status}]`` for one task (404 if unknown) or all of the user's tasks."""
     principal.check_user(user_id)
     if task_id:
@@ -221,7 +216,7 @@ def scheduler_status(user_id: str = Query(min_length=1, max_length=256),
 def scheduler_wait(user_name: str = Query(min_length=1, max_length=256),
                    timeout_seconds: float = Query(default=120.0, ge=0.0, le=3600.0),
                    poll_interval: float = Query(default=0.5, ge=0.0, le=60.0),
-                   principal: Principal = Depends(require_principal), engine: Any = Depends(get_engine),
+                   principal: Principal = Depends(require_principal), engine: MemoryEngine = Depends(get_engine),
                    limits: ServerLimits = Depends(get_limits)) -> dict[str, Any]:
     """Block until the user has no open task (``idle``) or the timeout (``timeout``)."""
     principal.check_user(user_name)
@@ -249,11 +244,9 @@ def chat_turn(body: ChatRequest, *, threshold: float | None, principal: Principa
     if body.add_message_on_answer:
         principal.check_cubes(writable)
     return chat_flow.ChatTurn(
-        user_id=body.user_id, query=body.query, readable_cube_ids=readable, writable_cube_ids=writable,
-        history=body.history or [], system_prompt=body.system_prompt, session_id=body.session_id,
-        mode=body.mode.value, top_k=body.top_k, include_preference=body.include_preference,
-        pref_top_k=body.pref_top_k, relativity=body.relativity, threshold=threshold, filter=body.filter,
-        add_message_on_answer=body.add_message_on_answer,
+        **body.recall_options(), user_id=body.user_id, query=body.query, cube_ids=readable,
+        writable_cube_ids=writable, history=body.history or [], system_prompt=body.system_prompt,
+        prompt_threshold=threshold, add_message_on_answer=body.add_message_on_answer,
     )
 
 
@@ -264,7 +257,7 @@ def _model_for(request_body: ChatRequest, registry: Any) -> Any:
 
 @router.post("/chat/complete")
 async def chat_complete(body: APIChatCompleteRequest, principal: Principal = Depends(require_principal),
-                        engine: Any = Depends(get_engine), limits: ServerLimits = Depends(get_limits),
+                        engine: MemoryEngine = Depends(get_engine), limits: ServerLimits = Depends(get_limits),
                         registry: Any = Depends(get_chat_models)) -> dict[str, Any]:
     """Recall, answer with the chosen model, write the Q/A back (async). No ``code`` key, as MemOS."""
     turn = chat_turn(body, threshold=body.threshold, principal=principal, limits=limits)
@@ -274,7 +267,7 @@ async def chat_complete(body: APIChatCompleteRequest, principal: Principal = Dep
             "data": {"response": answer.response, "reasoning": answer.reasoning, "task_id": answer.task_id}}
 
 
-async def text_frames(engine: Any, model: Any, turn: chat_flow.ChatTurn) -> AsyncIterator[str]:
+async def text_frames(engine: MemoryEngine, model: Any, turn: chat_flow.ChatTurn) -> AsyncIterator[str]:
     """``text``/``reasoning`` frames; one ``error`` frame on failure; the end is the close."""
     try:
         async for event in chat_flow.stream(engine, model, turn):
@@ -291,7 +284,7 @@ async def text_frames(engine: Any, model: Any, turn: chat_flow.ChatTurn) -> Asyn
 
 @router.post("/chat/stream", response_class=StreamingResponse)
 async def chat_stream(body: ChatRequest, principal: Principal = Depends(require_principal),
-                      engine: Any = Depends(get_engine), limits: ServerLimits = Depends(get_limits),
+                      engine: MemoryEngine = Depends(get_engine), limits: ServerLimits = Depends(get_limits),
                       registry: Any = Depends(get_chat_models)) -> StreamingResponse:
     """SSE: ``{"type":"text","data":...}`` / ``reasoning`` frames; errors ``{"type":"error","content":...}``."""
     turn = chat_turn(body, threshold=0.30, principal=principal, limits=limits)
@@ -306,7 +299,7 @@ def _reference(item: Any) -> dict[str, Any]:
     return {"metadata": metadata}
 
 
-async def playground_frames(engine: Any, model: Any, turn: chat_flow.ChatTurn,
+async def playground_frames(engine: MemoryEngine, model: Any, turn: chat_flow.ChatTurn,
                             include_preference: bool) -> AsyncIterator[str]:
     started = time.monotonic()
     yield sse.frame({"type": "status", "data": "0"})
@@ -343,7 +336,7 @@ async def playground_frames(engine: Any, model: Any, turn: chat_flow.ChatTurn,
 
 @router.post("/chat/stream/playground", response_class=StreamingResponse)
 async def chat_stream_playground(body: ChatPlaygroundRequest, principal: Principal = Depends(require_principal),
-                                 engine: Any = Depends(get_engine), limits: ServerLimits = Depends(get_limits),
+                                 engine: MemoryEngine = Depends(get_engine), limits: ServerLimits = Depends(get_limits),
                                  registry: Any = Depends(get_chat_models)) -> StreamingResponse:
     """SSE with ``status`` / ``reference`` / ``pref_md_string`` / text / ``time`` / ``suggestion`` / ``end``."""
     turn = chat_turn(body, threshold=0.30, principal=principal, limits=limits)

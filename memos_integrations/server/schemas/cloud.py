@@ -1,20 +1,48 @@
 """MemOS cloud (``/api/openmem/v1``) request models, wire.md §3.
 
 The official ``MemOSClient`` sends every key, with ``null`` for unset values, so every field
-accepts ``null`` and falls back to the documented default.
+accepts ``null`` and falls back to the documented default (the field's default here; for the
+result limits and ``relativity``, which default to ``null``, the RecallOptions default).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from memos_integrations.domain.requests import MAX_LIMIT
+from memos_integrations.server.schemas.common import WireRecallOptions
+
+#: MemOS cloud field -> RecallOptions field (search/memory and chat, wire.md §3.1, seed 003).
+RECALL_FIELDS: dict[str, str] = {
+    "conversation_id": "session_id",
+    "memory_limit_number": "top_k",
+    "include_preference": "include_preference",
+    "preference_limit_number": "preference_top_k",
+    "include_tool_memory": "include_tool_memory",
+    "tool_memory_limit_number": "tool_top_k",
+    "include_skill": "include_skill",
+    "skill_limit_number": "skill_top_k",
+    "relativity": "relativity",
+    "filter": "filter",
+    "knowledgebase_ids": "common_sense_ids",
+}
 
 
-class _Base(BaseModel):
+class _Base(WireRecallOptions):
     model_config = ConfigDict(extra="ignore")
+    RECALL_FIELDS: ClassVar[dict[str, str]] = RECALL_FIELDS
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_is_default(cls, value: Any, info: ValidationInfo) -> Any:
+        """``null`` for a field with a documented default means that default."""
+        if value is None and info.field_name is not None:
+            field = cls.model_fields[info.field_name]
+            if not field.is_required() and field.default is not None:
+                return field.default
+        return value
 
 
 Subject = str | list[str] | None
@@ -87,6 +115,9 @@ class GetMessageRequest(_Base):
 
 
 class CloudChatRequest(_Base):
+    #: Chat answers from facts, preferences and (when asked) tool memories; no skills.
+    RECALL_FIXED: ClassVar[dict[str, Any]] = {"include_skill": False}
+
     user_id: str = Field(min_length=1, max_length=100)
     conversation_id: str = Field(min_length=1, max_length=100)
     query: str = Field(min_length=1)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from memos_integrations.server.schemas.common import WireRecallOptions
 
 Flag = Annotated[int, Field(ge=0, le=1)]
 
@@ -29,7 +31,23 @@ class MemoriesRequest(_Base):
     namespace: str | None = Field(default="default", max_length=128)
 
 
-class RecallRequestBody(_Base):
+#: MemnetAI field -> RecallOptions field (``/v1/recall``, wire.md §6, seed 002); 0/1 flags are booleans.
+RECALL_FIELDS: dict[str, str] = {
+    "character": "character",
+    "recallDeep": "recall_deep",
+    "isIncludeLinkedNewMemoriesFromInvalid": "include_linked_new_from_invalid",
+    "isUsingAssociativeThinking": "associative",
+    "isUsingCommonSenseDatabase": "use_common_sense",
+    "isUsingGlobalCommonSenseDatabase": "use_global_common_sense",
+    "isUsingMemoryAgentCommonSenseDatabase": "use_agent_common_sense",
+    "commonSenseDatabaseIdList": "common_sense_ids",
+    "isReturningDetailedMemoryInfo": "detailed",
+}
+
+
+class RecallRequestBody(_Base, WireRecallOptions):
+    RECALL_FIELDS: ClassVar[dict[str, str]] = RECALL_FIELDS
+
     memoryAgentName: str = Field(min_length=1, max_length=256)
     query: str = Field(min_length=1)
     namespace: str | None = Field(default="default", max_length=128)

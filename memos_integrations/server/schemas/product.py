@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from memos_integrations.domain.requests import MAX_LIMIT, ChatMessage
-from memos_integrations.server.schemas.common import Identifier
+from memos_integrations.server.schemas.common import Identifier, WireRecallOptions
 
 
 class SearchMode(StrEnum):
@@ -27,7 +27,32 @@ class _Base(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class APISearchRequest(_Base):
+#: MemOS open-source field -> RecallOptions field (search and chat bodies, wire.md §1.3). The
+#: defaults are the wire format's documented ones (top_k 10, pref_top_k 6, skill_mem_top_k 3 ...).
+RECALL_FIELDS: dict[str, str] = {
+    "session_id": "session_id",
+    "mode": "mode",
+    "top_k": "top_k",
+    "relativity": "relativity",
+    "dedup": "dedup",
+    "pref_top_k": "preference_top_k",
+    "include_preference": "include_preference",
+    "search_tool_memory": "include_tool_memory",
+    "tool_mem_top_k": "tool_top_k",
+    "include_skill_memory": "include_skill",
+    "skill_mem_top_k": "skill_top_k",
+    "filter": "filter",
+    "character": "character",
+    "language": "language",
+}
+
+
+class _RecallBody(_Base, WireRecallOptions):
+    RECALL_FIELDS: ClassVar[dict[str, str]] = RECALL_FIELDS
+    NULL_IS_DEFAULT: ClassVar[bool] = False  # every field has a documented value; dedup null = exact-text
+
+
+class APISearchRequest(_RecallBody):
     query: str = Field(min_length=1)
     user_id: Identifier
     readable_cube_ids: list[Identifier] | None = None
@@ -91,7 +116,10 @@ class APIADDRequest(_Base):
     language: str | None = None
 
 
-class ChatRequest(_Base):
+class ChatRequest(_RecallBody):
+    #: Chat answers from facts and preferences (no tool memories, no skills).
+    RECALL_FIXED: ClassVar[dict[str, Any]] = {"include_tool_memory": False, "include_skill": False}
+
     user_id: Identifier
     query: str = Field(min_length=1)
     readable_cube_ids: list[Identifier] | None = None
