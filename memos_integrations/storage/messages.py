@@ -13,28 +13,13 @@ from memos_integrations.errors import CubeNotFoundError, StorageError
 from memos_integrations.storage.codec import message_from_properties, message_to_properties
 from memos_integrations.storage.errors import storage_errors
 from memos_integrations.storage.filters import all_of
-from memos_integrations.storage.schema import tenant_name
-from memos_integrations.storage.tenants import TenantActivity
+from memos_integrations.storage.tenants import CubeCollection
 
 __all__ = ["Messages"]
 
 
-class Messages:
-    """Reads and writes of chat messages.
-
-    Args:
-        collection: the ``<prefix>Message`` collection (not bound to a tenant).
-        activity: records each cube used.
-    """
-
-    def __init__(self, collection: Any, activity: TenantActivity) -> None:
-        self.collection = collection
-        self.activity = activity
-
-    def _tenant(self, cube_id: str) -> Any:
-        tenant = tenant_name(cube_id)
-        self.activity.touch(tenant)
-        return self.collection.with_tenant(tenant)
+class Messages(CubeCollection):
+    """Reads and writes of chat messages (one tenant per cube, see :class:`.tenants.CubeCollection`)."""
 
     def add(self, messages: Sequence[MessageRecord]) -> None:
         """Store messages; one already stored (same id) is kept as it is."""
@@ -43,7 +28,7 @@ class Messages:
             by_cube.setdefault(msg.cube_id, []).append(DataObject(properties=message_to_properties(msg), uuid=msg.id))
         for cube, objects in by_cube.items():
             with storage_errors(f"message write in cube {cube}"):
-                reply = self._tenant(cube).data.insert_many(objects)
+                reply = self.tenant(cube).data.insert_many(objects)
             real = {i: e for i, e in reply.errors.items() if "already exists" not in e.message}
             if real:
                 raise StorageError(f"message write in cube {cube} failed: {next(iter(real.values())).message}")
@@ -60,7 +45,7 @@ class Messages:
             parts.append(Filter.by_property("user_id").equal(user_id))
         try:
             with storage_errors(f"listing messages of cube {cube_id}"):
-                reply = self._tenant(cube_id).query.fetch_objects(
+                reply = self.tenant(cube_id).query.fetch_objects(
                     filters=all_of(parts), limit=limit, offset=offset,
                     sort=Sort.by_property("created_at", ascending=True).by_property("seq", ascending=True),
                 )
@@ -76,7 +61,7 @@ class Messages:
         while True:
             try:
                 with storage_errors(f"deleting messages of cube {cube_id}"):
-                    reply = self._tenant(cube_id).data.delete_many(where=where)
+                    reply = self.tenant(cube_id).data.delete_many(where=where)
             except CubeNotFoundError:
                 return total
             total += int(reply.successful)

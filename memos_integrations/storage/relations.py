@@ -13,28 +13,13 @@ from memos_integrations.domain.models import MemoryStatus, RelationRecord
 from memos_integrations.errors import CubeNotFoundError, StorageError, StorageRejectedError
 from memos_integrations.storage.codec import relation_from_properties, relation_to_properties
 from memos_integrations.storage.errors import storage_errors
-from memos_integrations.storage.schema import tenant_name
-from memos_integrations.storage.tenants import TenantActivity
+from memos_integrations.storage.tenants import CubeCollection
 
 __all__ = ["Relations"]
 
 
-class Relations:
-    """Reads and writes of entity relations.
-
-    Args:
-        collection: the ``<prefix>Relation`` collection (not bound to a tenant).
-        activity: records each cube used.
-    """
-
-    def __init__(self, collection: Any, activity: TenantActivity) -> None:
-        self.collection = collection
-        self.activity = activity
-
-    def _tenant(self, cube_id: str) -> Any:
-        tenant = tenant_name(cube_id)
-        self.activity.touch(tenant)
-        return self.collection.with_tenant(tenant)
+class Relations(CubeCollection):
+    """Reads and writes of entity relations (one tenant per cube, see :class:`.tenants.CubeCollection`)."""
 
     def upsert(self, relations: Sequence[RelationRecord]) -> None:
         """Insert relations, replacing those whose id exists."""
@@ -42,7 +27,7 @@ class Relations:
         for rel in relations:
             by_cube.setdefault(rel.cube_id, []).append(DataObject(properties=relation_to_properties(rel), uuid=rel.id))
         for cube, objects in by_cube.items():
-            coll = self._tenant(cube)
+            coll = self.tenant(cube)
             for obj in objects:
                 try:
                     with storage_errors(f"relation lookup in cube {cube}"):
@@ -75,7 +60,7 @@ class Relations:
         for cube in dict.fromkeys(cube_ids):
             try:
                 with storage_errors(f"relation lookup in cube {cube}"):
-                    reply = self._tenant(cube).query.fetch_objects(filters=flt, limit=limit)
+                    reply = self.tenant(cube).query.fetch_objects(filters=flt, limit=limit)
             except CubeNotFoundError:
                 continue
             found.extend(relation_from_properties(o.uuid, o.properties) for o in reply.objects)
@@ -85,7 +70,7 @@ class Relations:
         """A cube's relations (up to ``limit``)."""
         try:
             with storage_errors(f"listing relations of cube {cube_id}"):
-                reply = self._tenant(cube_id).query.fetch_objects(limit=limit)
+                reply = self.tenant(cube_id).query.fetch_objects(limit=limit)
         except CubeNotFoundError:
             return []
         return [relation_from_properties(o.uuid, o.properties) for o in reply.objects]

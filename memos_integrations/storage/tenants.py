@@ -23,7 +23,9 @@ from typing import Any
 from weaviate.classes.tenants import Tenant, TenantActivityStatus
 from weaviate.exceptions import WeaviateBaseError
 
-__all__ = ["TenantActivity"]
+from memos_integrations.storage.schema import tenant_name
+
+__all__ = ["CubeCollection", "TenantActivity"]
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +108,22 @@ class TenantActivity:
                         coll.tenants.update(Tenant(name=tenant, activity_status=TenantActivityStatus.INACTIVE))
                     except WeaviateBaseError as exc:
                         log.debug("cube %s of %s stays active: %s", tenant, coll.name, exc)
+
+
+class CubeCollection:
+    """A multi-tenant collection whose tenants are cubes: :meth:`tenant` binds a cube's tenant
+    and records its use (so idle cubes can be set INACTIVE).
+
+    Args:
+        collection: the collection (not bound to a tenant).
+        activity: records each cube used.
+    """
+
+    def __init__(self, collection: Any, activity: TenantActivity) -> None:
+        self.collection = collection
+        self.activity = activity
+
+    def tenant(self, cube_id: str) -> Any:
+        tenant = tenant_name(cube_id)
+        self.activity.touch(tenant)
+        return self.collection.with_tenant(tenant)
