@@ -15,6 +15,7 @@ SECTIONS = [
     ("embedding_choice.md", "python benchmarks/embedding_choice.py --by-category --measure-install"),
     ("retrieval.md", "python benchmarks/retrieval.py --out benchmarks/results/retrieval.md"),
     ("perf.md", "python benchmarks/perf.py"),
+    ("candidate_fetch.md", "python benchmarks/candidate_fetch.py"),
 ]
 HEADER = """# Benchmarks
 
@@ -27,6 +28,7 @@ it; `python benchmarks/collect.py` rebuilds this file from `benchmarks/results/`
 | default embedding model | `python benchmarks/embedding_choice.py --by-category --measure-install` | recall@10 of candidate models, install size and time (issue: foundation) |
 | retrieval quality gate | `python benchmarks/retrieval.py` | evidence recall@1/5/10/20 per category, latency, BM25 / vector / mem0 baselines |
 | performance and scale | `python benchmarks/perf.py` | ingestion, recall latency at 1k/10k/100k and many cubes, HTTP concurrency, RSS, mem0 |
+| candidate fetch | `python benchmarks/candidate_fetch.py` | the storage hybrid helper against one plain hybrid call: wall time and Weaviate CPU per fetch |
 
 """
 
