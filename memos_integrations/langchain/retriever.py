@@ -6,8 +6,9 @@ Example::
     from memos_integrations.langchain import MemoryRetriever
 
     engine = MemoryEngine.from_settings()
-    retriever = MemoryRetriever(engine=engine, user_id="alice", top_k=5)
-    docs = retriever.invoke("Where do I live?")
+    retriever = MemoryRetriever(engine=engine, user_id="alice", k=5)
+    docs = retriever.invoke("Where do I live?")          # at most 5 Documents, best first
+    retriever.invoke("Where do I live?", k=2)            # per call, as LangChain retrievers do
     docs[0].page_content, docs[0].metadata["kind"], docs[0].metadata["score"]
     # the owner can also come from the run config:
     retriever.invoke("Where do I live?", config={"configurable": {"user_id": "bob"}})
@@ -24,7 +25,8 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict, Field
 
 from memos_integrations.config import Settings
-from memos_integrations.domain.requests import RecallOptions, RecallRequest, RecallResult
+from memos_integrations.domain.requests import MAX_LIMIT, RecallOptions, RecallRequest, RecallResult
+from memos_integrations.errors import InvalidRequestError
 from memos_integrations.integrations import (
     BackendField,
     backend_arecall,
@@ -49,12 +51,19 @@ class MemoryRetriever(BaseRetriever, RecallOptions):
     ``user_id`` / ``session_id`` / ``cube_ids`` come from the fields, or per run from
     ``config["configurable"]`` (``session_id`` falls back to ``thread_id``), or as keyword
     arguments of ``invoke``.
+
+    The number of Documents follows LangChain's convention: ``k`` (a field, or a keyword argument
+    of ``invoke``/``ainvoke``) returns at most ``k`` Documents, best first over every kind of memory
+    (facts, preferences, tool memories, skills, knowledge); when ``k`` exceeds ``top_k`` the fact
+    limit rises to ``k``. ``top_k`` (MemOS's name, also accepted per call) limits the facts.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     engine: BackendField = Field(exclude=True, description="MemoryEngine or a remote client.")
     user_id: str | None = None
+    k: int | None = Field(default=None, ge=1, le=MAX_LIMIT,
+                          description="At most this many Documents, best first over every kind (LangChain's k).")
     #: The memoryPrompt of the last recall (handy for prompts; not thread-safe across users).
     last_memory_prompt: str = Field(default="", exclude=True)
 
@@ -75,23 +84,34 @@ class MemoryRetriever(BaseRetriever, RecallOptions):
     async def ainvoke(self, input: str, config: RunnableConfig | None = None, **kwargs: Any) -> list[Document]:
         return await super().ainvoke(input, config, **self._request_kwargs(config, kwargs))
 
-    def _request(self, query: str, user_id: str | None, session_id: str | None, cube_ids: list[str] | None
-                 ) -> RecallRequest:
+    def _request(self, query: str, user_id: str | None, session_id: str | None, cube_ids: list[str] | None,
+                 k: int | None, top_k: int | None) -> tuple[RecallRequest, int | None]:
         owner = require_user(user_id or self.user_id, "MemoryRetriever")
-        return self.to_request(query, user_id=owner, session_id=session_id, cube_ids=cube_ids)
+        limit = self.k if k is None else k
+        facts = self.top_k if top_k is None else top_k
+        if limit is not None and not 1 <= limit <= MAX_LIMIT:
+            raise InvalidRequestError(f"k must be between 1 and {MAX_LIMIT}, got {limit}")
+        options = self.model_copy(update={"top_k": max(facts, limit or 0)}) if (limit or top_k is not None) else self
+        request = options.to_request(query, user_id=owner, session_id=session_id, cube_ids=cube_ids)
+        return request, limit
+
+    def _documents(self, result: RecallResult, limit: int | None) -> list[Document]:
+        self.last_memory_prompt = result.memory_prompt
+        documents = result_to_documents(result)
+        return documents if limit is None else documents[:limit]
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, user_id: str | None = None,
-        session_id: str | None = None, cube_ids: list[str] | None = None,
+        session_id: str | None = None, cube_ids: list[str] | None = None, k: int | None = None,
+        top_k: int | None = None,
     ) -> list[Document]:
-        result = backend_recall(self.engine, self._request(query, user_id, session_id, cube_ids))
-        self.last_memory_prompt = result.memory_prompt
-        return result_to_documents(result)
+        request, limit = self._request(query, user_id, session_id, cube_ids, k, top_k)
+        return self._documents(backend_recall(self.engine, request), limit)
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, user_id: str | None = None,
-        session_id: str | None = None, cube_ids: list[str] | None = None,
+        session_id: str | None = None, cube_ids: list[str] | None = None, k: int | None = None,
+        top_k: int | None = None,
     ) -> list[Document]:
-        result = await backend_arecall(self.engine, self._request(query, user_id, session_id, cube_ids))
-        self.last_memory_prompt = result.memory_prompt
-        return result_to_documents(result)
+        request, limit = self._request(query, user_id, session_id, cube_ids, k, top_k)
+        return self._documents(await backend_arecall(self.engine, request), limit)
