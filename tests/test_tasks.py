@@ -85,7 +85,7 @@ def test_fast_then_fine_raw_searchable_at_once_then_archived_fake_llm(task_store
         submitted = engine.memorize(request(cube), sync=False)
         assert submitted.task_id and submitted.mode == "fine"
         [raw] = submitted.memories
-        assert raw.is_fast and raw.memory == "用户: I play the cello in an orchestra"
+        assert raw.is_fast and raw.memory == "User: I play the cello in an orchestra"
         assert llm.started.wait(10)  # the fine task is now blocked in the model ...
         found = engine.recall(RecallRequest(user_id="t1", cube_ids=[cube], query="cello orchestra", relativity=0))
         assert [i.record.id for i in found.facts] == [raw.id]  # ... and the raw window is searchable already
@@ -145,7 +145,7 @@ def test_task_survives_worker_restart_fake_llm(task_store: MemoryStore, cube: st
         time.sleep(1.0)
         assert second.get_task(task_id).status is TaskStatus.COMPLETED
         texts = sorted(m.memory for m in task_store.list(cube, statuses=None))
-        assert texts == ["The user plays the cello", "用户: I play the cello in an orchestra"]
+        assert texts == ["The user plays the cello", "User: I play the cello in an orchestra"]
     finally:
         hung.gate.set()
         if second is not None:

@@ -167,6 +167,9 @@ class TaskRecord(BaseModel):
     attempts: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    #: Who runs the task and until when (``{"by", "until"}``), or when a transient failure is
+    #: retried (``{"retry_at"}``): see :mod:`memos_integrations.tasks`. Not part of API answers.
+    lease: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
 
 class ResourceRecord(BaseModel):

@@ -18,7 +18,13 @@ class ChatModelRegistry:
     """Name -> chat model, built lazily and cached."""
 
     def __init__(self, configs: list[ChatModelConfig] | list[dict[str, Any]] | None = None,
-                 models: dict[str, BaseChatModel] | None = None) -> None:
+                 models: dict[str, BaseChatModel] | None = None, *, timeout: float | None = None) -> None:
+        """``timeout``: seconds one call may take (default ``MEMOS_MODEL_TIMEOUT``)."""
+        if timeout is None:
+            from memos_integrations.config import get_settings
+
+            timeout = get_settings().model_timeout
+        self.timeout = timeout
         self.configs = [c if isinstance(c, ChatModelConfig) else ChatModelConfig(**c) for c in (configs or [])]
         self._models: dict[str, BaseChatModel] = dict(models or {})
 
@@ -55,8 +61,7 @@ class ChatModelRegistry:
         model = self._models[name]
         return model.bind(**overrides) if overrides else model  # type: ignore[return-value]
 
-    @staticmethod
-    def _build(config: ChatModelConfig, name: str) -> BaseChatModel:
+    def _build(self, config: ChatModelConfig, name: str) -> BaseChatModel:
         try:
             from langchain_openai import ChatOpenAI
         except ImportError as exc:  # pragma: no cover - depends on the extra
@@ -64,4 +69,4 @@ class ChatModelRegistry:
                 "CHAT_MODEL_LIST backends need langchain-openai: pip install 'memos-integrations[openai]'"
             ) from exc
         return ChatOpenAI(model=name, base_url=config.api_base, api_key=config.api_key or "none",  # type: ignore[arg-type]
-                          max_retries=2, timeout=120)
+                          max_retries=1, timeout=self.timeout)

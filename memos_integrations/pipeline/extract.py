@@ -18,9 +18,12 @@ import ast
 import json
 import logging
 import re
+import threading
 import weakref
 from calendar import monthrange
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -30,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from memos_integrations.domain.messages import content_text
 from memos_integrations.domain.requests import ChatMessage
-from memos_integrations.errors import ExtractionError
+from memos_integrations.errors import ExtractionError, ModelUnavailableError
 from memos_integrations.pipeline.prompts import EXTRACT_SYSTEM_EN, EXTRACT_SYSTEM_ZH, EXTRACTION_SHAPE
 from memos_integrations.pipeline.text import parse_when
 
@@ -401,6 +404,7 @@ def parse_loose_json(text: str) -> Any:
 # calling a chat model for a schema
 
 S = TypeVar("S", bound=BaseModel)
+T = TypeVar("T")
 
 #: Models that failed JSON-schema structured output once are invoked plainly afterwards
 #: (keyed by ``id``; chat models are pydantic models and not hashable).
@@ -417,6 +421,117 @@ def _mark_unsupported(model: BaseChatModel) -> None:
         _NO_STRUCTURED[id(model)] = weakref.ref(model)
     except TypeError:  # not weak-referenceable: just try structured output every time
         pass
+
+
+#: HTTP statuses with which a server says "I do not support this request" (``response_format``).
+_UNSUPPORTED_STATUSES = frozenset({400, 404, 415, 422, 501})
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def model_unavailable(exc: BaseException, what: str) -> ModelUnavailableError | None:
+    """The :class:`ModelUnavailableError` for a model call that failed because the model's server
+    did (5xx, 408, 429, a timeout, a refused connection), else None (our request was at fault)."""
+    if isinstance(exc, ModelUnavailableError):
+        return exc
+    status = _status_of(exc)
+    name = type(exc).__name__
+    if (status is not None and (status >= 500 or status in (408, 429))) or isinstance(exc, TimeoutError | ConnectionError) \
+            or any(word in name for word in ("Timeout", "Connection", "RateLimit", "InternalServer", "Unavailable")):
+        where = f" (HTTP {status})" if status is not None else ""
+        return ModelUnavailableError(f"{what}: the chat model failed{where}: {type(exc).__name__}: {str(exc)[:300]}")
+    return None
+
+
+def structured_output_unsupported(exc: BaseException) -> bool:
+    """True when the model's server refused JSON-schema output itself (not a bad answer, not an
+    outage): only then is structured output switched off for that model."""
+    if isinstance(exc, NotImplementedError):
+        return True
+    status = _status_of(exc)
+    text = str(exc).lower()
+    return status in _UNSUPPORTED_STATUSES and any(
+        word in text for word in ("response_format", "json_schema", "structured", "not support", "unsupported"))
+
+
+class ModelCalls:
+    """Runs chat-model calls with a deadline and a bound on how many run at once.
+
+    A call beyond ``max_concurrency`` fails at once, and a call not answered within ``timeout``
+    seconds fails with :class:`ModelUnavailableError` while its thread finishes in the background
+    (it keeps its slot until then, so hung calls cannot pile up threads). Requests therefore wait
+    at most ``timeout`` per model call, and model work never takes every thread of the server.
+    """
+
+    def __init__(self, timeout: float, max_concurrency: int) -> None:
+        self.timeout = timeout
+        self.max_concurrency = max_concurrency
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="memos-model")
+
+    def run(self, call: Callable[[], T], what: str) -> T:
+        """``call()`` under the deadline.
+
+        Raises:
+            ModelUnavailableError: too many calls running, no answer in time, or the model's
+                server failed.
+        """
+        if not self._slots.acquire(blocking=False):
+            raise ModelUnavailableError(
+                f"{what}: {self.max_concurrency} chat-model calls are already running "
+                "(MEMOS_MODEL_MAX_CONCURRENCY); try again later")
+
+        def guarded() -> T:
+            try:
+                return call()
+            finally:
+                self._slots.release()
+
+        try:
+            future = self._pool.submit(guarded)
+        except RuntimeError:
+            self._slots.release()
+            raise
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout as exc:
+            raise ModelUnavailableError(
+                f"{what}: the chat model did not answer within {self.timeout:g}s (MEMOS_MODEL_TIMEOUT)") from exc
+        except Exception as exc:
+            unavailable = model_unavailable(exc, what)
+            if unavailable is not None and unavailable is not exc:
+                raise unavailable from exc
+            raise
+
+
+_model_calls: ModelCalls | None = None
+_model_calls_lock = threading.Lock()
+
+
+def configure_model_calls(timeout: float, max_concurrency: int) -> ModelCalls:
+    """Set the process's model-call deadline and concurrency (``MEMOS_MODEL_TIMEOUT``,
+    ``MEMOS_MODEL_MAX_CONCURRENCY``; the server calls this at start)."""
+    global _model_calls
+    with _model_calls_lock:
+        current = _model_calls
+        if current is None or (current.timeout, current.max_concurrency) != (timeout, max_concurrency):
+            _model_calls = ModelCalls(timeout, max_concurrency)
+        return _model_calls  # type: ignore[return-value]
+
+
+def model_calls() -> ModelCalls:
+    """The process's :class:`ModelCalls` (from the settings on first use)."""
+    if _model_calls is None:
+        from memos_integrations.config import get_settings
+
+        settings = get_settings()
+        return configure_model_calls(settings.model_timeout, settings.model_max_concurrency)
+    return _model_calls
 
 
 def parse_into(schema: type[S], text: str, *, what: str) -> S:
@@ -453,6 +568,7 @@ def call_for_schema(
     """
     warnings: list[str] = []
     calls = 0
+    runner = model_calls()
     if not _structured_unsupported(model):
         try:
             runnable = model.with_structured_output(schema, method="json_schema", include_raw=True)
@@ -460,11 +576,13 @@ def call_for_schema(
             _mark_unsupported(model)
         else:
             try:
-                out = runnable.invoke(list(messages))
                 calls += 1
+                out = runner.run(lambda: runnable.invoke(list(messages)), what)
+            except ModelUnavailableError:
+                raise  # the model is down or too slow: a plain call would fail the same way
             except Exception as exc:  # noqa: BLE001 - servers without json_schema support
-                calls += 1
-                _mark_unsupported(model)
+                if structured_output_unsupported(exc):
+                    _mark_unsupported(model)  # only a server that refuses the feature itself
                 warnings.append(f"{what}: structured output failed ({type(exc).__name__}); used plain JSON")
                 logger.info("structured output failed for %s: %s", type(model).__name__, exc)
             else:
@@ -475,8 +593,8 @@ def call_for_schema(
                     return schema.model_validate(parsed), calls, warnings
                 raw = out.get("raw") if isinstance(out, dict) else None
                 return parse_into(schema, content_text(getattr(raw, "content", raw), attachments=False, separator=""), what=what), calls, warnings
-    answer = model.invoke(list(messages))
     calls += 1
+    answer = runner.run(lambda: model.invoke(list(messages)), what)
     return parse_into(schema, content_text(getattr(answer, "content", answer), attachments=False, separator=""), what=what), calls, warnings
 
 
@@ -663,12 +781,16 @@ __all__ = [
     "EXTRACTION_WINDOW",
     "Extraction",
     "FactItem",
+    "ModelCalls",
     "PreferenceItem",
     "RelationItem",
     "SkillItem",
     "ToolTrajectoryItem",
     "call_for_schema",
+    "configure_model_calls",
     "extraction_messages",
+    "model_calls",
+    "model_unavailable",
     "parse_into",
     "parse_loose_json",
     "render_message",

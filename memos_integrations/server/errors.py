@@ -19,6 +19,7 @@ goes to the log, never into a body.
 
 from __future__ import annotations
 
+import json
 import logging
 from enum import StrEnum
 from typing import Any
@@ -31,6 +32,7 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from memos_integrations.domain.requests import MAX_JSON_DEPTH, find_input_problem
 from memos_integrations.errors import MemosError
 
 logger = logging.getLogger("memos_integrations.server")
@@ -70,7 +72,23 @@ def error_body(family: Family, status: int, message: str, detail: Any = None) ->
 
 def error_response(path: str, status: int, message: str, detail: Any = None,
                    cloud_prefix: str = CLOUD_PREFIX) -> JSONResponse:
+    # a message may quote the caller's input: lone surrogates in it must not break the answer
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    if detail is not None:
+        detail = json.loads(json.dumps(detail, default=str))  # ASCII escapes, then valid str again
+        detail = _printable(detail)
     return JSONResponse(error_body(family_of(path, cloud_prefix), status, message, detail), status_code=status)
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with every string made encodable (lone surrogates become ``\\udXXX`` text)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    return value
 
 
 def _validation_message(request: Request, errors: list[dict[str, Any]]) -> str:
@@ -129,16 +147,34 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
 
 
+def json_body_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Hard limits on a JSON body, checked before any route sees it: lone surrogates anywhere
+    (``"\\ud800"`` in a value or a key) and nesting deeper than ``max_depth``. Returns the
+    message naming the field, or None (also for bodies that are not JSON: the route reports those)."""
+    text = body.lstrip()[:1]
+    if text not in (b"{", b"["):
+        return None
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        return f"the JSON body is nested deeper than {max_depth} levels"
+    except ValueError:
+        return None
+    return find_input_problem(data, max_depth=max_depth)
+
+
 class BodySizeLimitMiddleware:
-    """Reject request bodies larger than ``max_bytes`` with 413 in the family's envelope.
+    """Reject request bodies larger than ``max_bytes`` with 413 in the family's envelope, and
+    JSON bodies with lone surrogates or nesting deeper than ``max_json_depth`` with 422.
 
     The body is read (up to the limit) before the route runs and replayed to it, so chunked
     uploads without ``Content-Length`` are limited too.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_json_depth: int = MAX_JSON_DEPTH) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
@@ -164,7 +200,13 @@ class BodySizeLimitMiddleware:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
-        replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+        body = b"".join(chunks)
+        problem = json_body_problem(body, self.max_json_depth)
+        if problem is not None:
+            await error_response(path, 422, f"Parameter validation error on {scope.get('method')} {path}: "
+                                 f"{problem}")(scope, receive, send)
+            return
+        replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def replay_receive() -> Message:
             if replay:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
+import signal
+import threading
+import time
 
 from memos_integrations.config import Settings, get_settings
 from memos_integrations.errors import ConfigurationError
@@ -34,9 +38,20 @@ def check_binding(host: str, settings: Settings) -> None:
         )
 
 
+def _exit_quietly(signum: int, frame: object) -> None:
+    """SIGTERM after uvicorn's graceful shutdown: return from ``uvicorn.run`` so ``finally`` runs."""
+
+
 def serve(host: str = "127.0.0.1", port: int = 8001, workers: int = 1, *, settings: Settings | None = None,
           log_level: str = "info") -> None:
-    """Run the server (blocks)."""
+    """Run the server (blocks).
+
+    SIGTERM / SIGINT: uvicorn stops accepting connections and drains in-flight requests for up to
+    ``MEMOS_SHUTDOWN_GRACE_SECONDS``, the app hands its running tasks back (see
+    :meth:`MemoryEngine.shutdown`), then the embedded Weaviate this process started is stopped.
+    With ``--workers N`` the supervisor stops every worker; a worker whose supervisor is gone
+    (kill -9) shuts itself down. A killed embedded Weaviate is restarted (same ports and data).
+    """
     import uvicorn
 
     settings = settings or get_settings()
@@ -49,15 +64,45 @@ def serve(host: str = "127.0.0.1", port: int = 8001, workers: int = 1, *, settin
         from memos_integrations.storage.embedded import ensure_embedded_server
 
         server = ensure_embedded_server(settings)  # workers attach to this one
+        server.watch()  # restart it if its process dies
         print(f"memos-integrations: Weaviate (embedded) on http://{server.host}:{server.http_port}")
+    # uvicorn re-raises the signal it caught once it has shut down; with a Python handler in place
+    # that returns, ``uvicorn.run`` returns and the embedded server is stopped below.
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())
+    grace = max(0, round(settings.shutdown_grace_seconds))
     try:
         if workers > 1:
             uvicorn.run("memos_integrations.server.app:app", host=host, port=port, workers=workers,
-                        log_level=log_level)
+                        log_level=log_level, timeout_graceful_shutdown=grace)
         else:
             from memos_integrations.server.app import create_app
 
-            uvicorn.run(create_app(settings=settings), host=host, port=port, log_level=log_level)
+            uvicorn.run(create_app(settings=settings), host=host, port=port, log_level=log_level,
+                        timeout_graceful_shutdown=grace)
+    except KeyboardInterrupt:
+        pass
     finally:
         if server is not None:
             server.stop()
+            print("memos-integrations: stopped the embedded Weaviate")
+
+
+#: Set by :func:`serve` to its pid: a worker whose parent is no longer that process stops itself.
+SUPERVISOR_ENV = "MEMOS_SUPERVISOR_PID"
+
+
+def watch_supervisor(interval: float = 0.5) -> None:
+    """In a ``--workers N`` worker: SIGTERM ourselves (graceful shutdown) when the supervisor that
+    started us is gone (killed with -9), so no worker keeps serving alone."""
+    supervisor = os.environ.get(SUPERVISOR_ENV, "")
+    if not supervisor.isdigit() or int(supervisor) == os.getpid() or os.getppid() != int(supervisor):
+        return
+
+    def loop() -> None:
+        while os.getppid() == int(supervisor):
+            time.sleep(interval)
+        logger.warning("the server's supervisor (pid %s) is gone; shutting this worker down", supervisor)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=loop, name="memos-supervisor-watch", daemon=True).start()

@@ -45,6 +45,7 @@ from weaviate.exceptions import (
 )
 
 from memos_integrations.errors import (
+    CollectionMissingError,
     CubeNotFoundError,
     MemosError,
     NotFoundError,
@@ -94,8 +95,8 @@ SERVER_MESSAGES: Final[tuple[tuple[str, type[MemosError]], ...]] = (
     ("tenant not found", CubeNotFoundError),
     ("already exists", StorageConflictError),
     ("no object with id", NotFoundError),
-    ("could not find class", NotFoundError),
-    ("non-existing index", NotFoundError),
+    ("could not find class", CollectionMissingError),
+    ("non-existing index", CollectionMissingError),
     ("query maximum results exceeded", StorageRejectedError),
     ("no such prop", StorageRejectedError),
 )

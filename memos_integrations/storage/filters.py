@@ -77,10 +77,18 @@ def parse_time(value: Any, field: str) -> datetime:
         raise FilterError(f"filter field '{field}': expected a time, got {value!r}")
     if isinstance(value, int | float):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise FilterError(
+                f"filter field '{field}': the timestamp {value!r} is out of range (years 1-9999; "
+                "seconds or milliseconds since 1970)"
+            ) from None
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if len(text) > 64:
+            raise FilterError(f"filter field '{field}': a time is at most 64 characters")
+        if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
             return parse_time(int(text), field)
         try:
             parsed = datetime.fromisoformat(text)

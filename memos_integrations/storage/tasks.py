@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,24 @@ from memos_integrations.storage.errors import storage_errors
 from memos_integrations.storage.filters import all_of
 
 __all__ = ["Tasks"]
+
+#: Key under which a task's lease is kept inside ``result_json`` (no schema change needed).
+_LEASE = "__lease__"
+
+
+def _to_properties(task: TaskRecord) -> dict[str, Any]:
+    props = task_to_properties(task)
+    if task.lease:
+        props["result_json"] = json.dumps({**task.result, _LEASE: task.lease}, ensure_ascii=False, default=str)
+    return props
+
+
+def _from_object(obj: Any) -> TaskRecord:
+    task = task_from_properties(obj.uuid, obj.properties)
+    lease = task.result.pop(_LEASE, None) if isinstance(task.result, dict) else None
+    if isinstance(lease, dict):
+        task.lease = lease
+    return task
 
 
 class Tasks:
@@ -28,7 +47,7 @@ class Tasks:
 
     def put(self, task: TaskRecord) -> None:
         """Insert or replace a task (``updated_at`` becomes now)."""
-        props = task_to_properties(task)
+        props = _to_properties(task)
         with storage_errors(f"write of task {task.id}"):
             if self.collection.data.exists(task.id):
                 self.collection.data.replace(uuid=task.id, properties=props)
@@ -45,7 +64,7 @@ class Tasks:
             return None
         with storage_errors(f"read of task {task_id}"):
             obj = self.collection.query.fetch_object_by_id(task_id)
-        return None if obj is None else task_from_properties(obj.uuid, obj.properties)
+        return None if obj is None else _from_object(obj)
 
     def find(
         self, *, user_id: str | None = None, statuses: Sequence[TaskStatus] | None = None,
@@ -63,7 +82,7 @@ class Tasks:
             reply = self.collection.query.fetch_objects(
                 filters=all_of(parts), limit=limit, sort=Sort.by_property("created_at", ascending=True)
             )
-        return [task_from_properties(o.uuid, o.properties) for o in reply.objects]
+        return [_from_object(o) for o in reply.objects]
 
     def delete(self, task_id: str) -> bool:
         if not is_uuid(task_id):

@@ -21,6 +21,7 @@ from weaviate.exceptions import (
 )
 
 from memos_integrations.errors import (
+    CollectionMissingError,
     CubeNotFoundError,
     InvalidRequestError,
     MemosError,
@@ -86,7 +87,7 @@ def test_rest_errors_by_status(exc: Exception, kind: type[MemosError]) -> None:
 
 @pytest.mark.parametrize(("code", "details", "kind"), [
     (grpc.StatusCode.UNKNOWN, 'object search at index testmemory: tenant not found: "c_nope"', CubeNotFoundError),
-    (grpc.StatusCode.UNKNOWN, "could not find class Nope in schema", NotFoundError),
+    (grpc.StatusCode.UNKNOWN, "could not find class Nope in schema", CollectionMissingError),
     (grpc.StatusCode.UNKNOWN, "invalid pagination params: query maximum results exceeded", StorageRejectedError),
     (grpc.StatusCode.UNKNOWN, "something odd", StorageError),
     (grpc.StatusCode.NOT_FOUND, "no such thing", NotFoundError),

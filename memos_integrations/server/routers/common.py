@@ -32,10 +32,10 @@ def find_task(engine: MemoryEngine, principal: Principal, task_id: str, user_id:
     404 otherwise (existence is not leaked)."""
     if not task_id:
         raise InvalidRequestError("taskId/task_id is required")
-    task = engine.find_task(task_id)
-    if task is None or not task_visible(principal, task) or (user_id is not None and task.user_id != user_id):
-        raise NotFoundError(f"task {task_id} not found")
-    return task
+    for task in engine.find_tasks_by_key(task_id):  # a caller-chosen id may be used by several users
+        if task_visible(principal, task) and (user_id is None or task.user_id == user_id):
+            return task
+    raise NotFoundError(f"task {task_id} not found")
 
 
 def visible_tasks(engine: MemoryEngine, principal: Principal, user_id: str | None = None) -> list[TaskRecord]:
