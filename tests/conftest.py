@@ -132,8 +132,15 @@ def llm_stub():  # type: ignore[no-untyped-def]
 
     stub = FastAPI()
     stub.state.requests = []
+    # scripted answers (fake LLM): (marker, answer) pairs; a request whose messages contain the
+    # marker gets that answer verbatim (e.g. a JSON plan), the newest rule first
+    stub.state.script = []
 
     def answer_for(body: dict) -> str:  # type: ignore[type-arg]
+        seen = "\n".join(str(m.get("content") or "") for m in body["messages"])
+        for marker, scripted in reversed(stub.state.script):
+            if marker in seen:
+                return str(scripted)
         user = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
         return f"<think>thinking about it</think>Stub answer to: {user[:60]}"
 
@@ -149,7 +156,7 @@ def llm_stub():  # type: ignore[no-untyped-def]
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
 
         async def chunks():  # type: ignore[no-untyped-def]
-            pieces = ["<thi", "nk>thinking ", "about it</th", "ink>"] + [w + " " for w in text.split("</think>")[1].split()]
+            pieces = ["<thi", "nk>thinking ", "about it</th", "ink>"] + [w + " " for w in text.split("</think>")[-1].split()]
             for i, piece in enumerate(pieces):
                 delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
                 yield "data: " + _json.dumps({**base, "object": "chat.completion.chunk", "choices": [
@@ -162,6 +169,7 @@ def llm_stub():  # type: ignore[no-untyped-def]
 
     with _ThreadedUvicorn(stub) as server:
         server.requests = stub.state.requests  # type: ignore[attr-defined]
+        server.script = stub.state.script  # type: ignore[attr-defined]
         yield server
 
 

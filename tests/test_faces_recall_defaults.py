@@ -108,5 +108,5 @@ def test_server_chat_sends_the_defaults_its_wire_format_leaves_open(engine: Reco
         product = _last(engine)
     assert cloud.session_id == "c1" and cloud.readable_cube_ids == [user]
     assert _options(cloud) == {**defaults, "include_tool_memory": False, "include_skill": False}
-    assert _options(product) == {**defaults, "top_k": 10, "preference_top_k": 6, "include_tool_memory": False,
-                                 "include_skill": False}
+    # issue 13: /product chat recalls tool memories and skills when present
+    assert _options(product) == {**defaults, "top_k": 10, "preference_top_k": 6}

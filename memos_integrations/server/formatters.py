@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from memos_integrations.domain.models import MemoryRecord, MemoryStatus, MemoryType
+from memos_integrations.domain.models import MemoryRecord, MemoryStatus, MemoryType, ResourceRecord
 from memos_integrations.domain.requests import (
     AssociationGraph,
     MemorizeResult,
@@ -83,6 +83,8 @@ def product_item(record: MemoryRecord, relativity: float | None = None, score: f
         "id": record.id,
         "memory": record.memory,
     })
+    if record.extra.get("outer"):  # an internet search result (never stored)
+        metadata.update({"memory_type": "OuterMemory", "source": "internet"})
     if relativity is not None:
         metadata["relativity"] = relativity
     if score is not None:
@@ -219,13 +221,34 @@ def cloud_detail(record: MemoryRecord, relativity: float | None = None) -> dict[
     return cloud_memory_detail(record, relativity)
 
 
-def cloud_search_data(result: RecallResult) -> dict[str, Any]:
+def cloud_profile_detail(profile: ResourceRecord) -> dict[str, Any]:
+    """A profile instance (``profile_detail_list``): its template, subject and fields."""
+    meta = profile.meta
+    subject_kind = meta.get("subject_kind", "user")
     return {
-        "memory_detail_list": [cloud_memory_detail(i.record, i.relativity) for i in result.facts],
+        "profile_template_id": meta.get("template_id", ""),
+        "user_id": meta.get("subject") if subject_kind == "user" else None,
+        "agent_id": meta.get("subject") if subject_kind == "agent" else None,
+        "metadata": meta.get("fields", {}),
+        "create_time": _ms(profile.created_at),
+        "update_time": meta.get("updated_at"),
+    }
+
+
+def cloud_search_data(result: RecallResult, *, profiles: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``data`` of ``search/memory``: knowledge-base hits are in ``memory_detail_list`` too
+    (``memory_type`` KnowledgeMemory, after the user's own facts) and in ``knowledge_detail_list``."""
+    knowledge = [cloud_memory_detail(i.record, i.relativity) for i in result.knowledge]
+    for detail, item in zip(knowledge, result.knowledge, strict=True):
+        detail["knowledgebase_id"] = item.record.cube_id.removeprefix("commonsense__")
+        detail["file_id"] = item.record.info.get("file_id")
+    return {
+        "profile_detail_list": profiles or [],
+        "memory_detail_list": [*(cloud_memory_detail(i.record, i.relativity) for i in result.facts), *knowledge],
         "preference_detail_list": [cloud_preference_detail(i.record, i.relativity) for i in result.preferences],
         "tool_memory_detail_list": [cloud_tool_detail(i.record, i.relativity) for i in result.tools],
         "skill_detail_list": [cloud_skill_detail(i.record, i.relativity) for i in result.skills],
-        "knowledge_detail_list": [cloud_memory_detail(i.record, i.relativity) for i in result.knowledge],
+        "knowledge_detail_list": knowledge,
         "preference_note": result.preference_note or "",
         "memory_prompt": result.memory_prompt,
     }
@@ -252,7 +275,7 @@ def memnet_summary(item: RecallItem, *, detailed: bool = False) -> dict[str, Any
         "maxImpression": item.impression,
         "charactersInMemory": record.character,
         "memnetaiContextId": record.session_id,
-        "contextType": 0,
+        "contextType": 1 if "insight" in record.tags else 0,  # 0 conversation, 1 think (an insight)
         "memoryStatus": MEMNET_STATUS.get(record.status, 1),
         "linkedNewMemorySummaryId": record.superseded_by or "",
         "memoryChangeLog": json.dumps([c.model_dump(mode="json") for c in record.change_log], ensure_ascii=False)
@@ -306,7 +329,8 @@ def memnet_common_sense(item: RecallItem, *, detailed: bool = False) -> dict[str
     record = item.record
     entry: dict[str, Any] = {
         "id": record.id,
-        "memnetaiCommonSenseDatabaseName": record.extra.get("database_id") or record.cube_id,
+        "memnetaiCommonSenseDatabaseName": record.info.get("common_sense_database_id")
+        or record.extra.get("database_id") or record.cube_id,
         "text": record.memory,
         "createTime": _plain(record.created_at),
         "updateTime": _plain(record.updated_at),
@@ -351,4 +375,45 @@ def memnet_memories_info(result: MemorizeResult | None) -> dict[str, Any]:
             {"sourceEntityName": c.source, "targetEntityName": c.target, "originalRelation": c.original_relation,
              "newRelation": c.new_relation, "correctionReason": c.reason} for c in result.relation_corrections
         ],
+    }
+
+
+def memnet_usage(*, memories: int = 0, recalls: int = 0, thinking: int = 0, dreams: int = 0,
+                 common_words: int = 0) -> dict[str, Any]:
+    """The ``usage`` block of one MemnetAI call for its memory agent: what this call consumed
+    (this server has no quota and no points)."""
+    return {**ZERO_USAGE, "consumedMemoryCount": str(memories), "consumedRecallCount": str(recalls),
+            "consumedThinkingCount": str(thinking), "consumedDreamCount": str(dreams),
+            "consumedCommonMemoryWords": str(common_words)}
+
+
+def memnet_think_info(result: dict[str, Any] | None) -> dict[str, Any]:
+    """``content``/``summary`` of a think (seed docs) plus the stored insights and their sources."""
+    result = result or {}
+    return {
+        "content": result.get("content", ""), "summary": result.get("summary", ""),
+        "subject": result.get("subject", ""),
+        "insights": [{"memorySummaryId": i["id"], "memorySummaryText": i["text"],
+                      "sourceMemorySummaryIds": i.get("source_memory_ids", [])} for i in result.get("insights", [])],
+        "warnings": list(result.get("warnings", [])),
+    }
+
+
+def memnet_dream_info(result: dict[str, Any] | None) -> dict[str, Any]:
+    """What a dream changed: merged duplicates, archived (forgotten) memories, raw memories turned
+    fine, conflicts resolved; ``warnings`` says what was skipped (e.g. no chat model)."""
+    result = result or {}
+    merged = result.get("merged", [])
+    summary = (f"merged {sum(len(m['merged_ids']) for m in merged)} duplicate(s), archived "
+               f"{len(result.get('archived_ids', []))} forgotten memory(ies), enriched "
+               f"{result.get('enriched_requests', 0)} raw request(s), resolved {len(result.get('conflicts', []))} "
+               "conflict(s)") if result else ""
+    return {
+        "content": summary, "summary": summary,
+        "mergedMemories": [{"keptMemorySummaryId": m["kept_id"], "mergedMemorySummaryIds": m["merged_ids"],
+                            "memorySummaryText": m["text"]} for m in merged],
+        "archivedMemorySummaryIds": list(result.get("archived_ids", [])),
+        "newMemorySummaryIds": list(result.get("new_memory_ids", [])),
+        "historyMemorySummaryConflictAnalyses": list(result.get("conflicts", [])),
+        "warnings": list(result.get("warnings", [])),
     }

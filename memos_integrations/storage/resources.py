@@ -84,6 +84,26 @@ class Resources:
                 filters=all_of(parts), limit=limit, sort=Sort.by_property("created_at", ascending=True))
         return [_record(o.properties) for o in reply.objects]
 
+    def update_meta(self, kind: str, resource_id: str, meta: dict[str, Any], name: str | None = None) -> ResourceRecord:
+        """Replace a resource's ``meta`` (and ``name`` when given); the owner never changes.
+
+        Raises:
+            NotFoundError: nobody owns this resource.
+        """
+        from memos_integrations.errors import NotFoundError
+
+        props: dict[str, Any] = {"meta_json": json.dumps(meta, ensure_ascii=False, default=str)}
+        if name is not None:
+            props["name"] = name
+        with storage_errors(f"update of {kind} {resource_id}"):
+            if self.collection.query.fetch_object_by_id(resource_uuid(kind, resource_id)) is None:
+                raise NotFoundError(f"{kind} '{resource_id}' not found")
+            self.collection.data.update(uuid=resource_uuid(kind, resource_id), properties=props)
+        record = self.get(kind, resource_id)
+        if record is None:
+            raise NotFoundError(f"{kind} '{resource_id}' not found")
+        return record
+
     def release(self, kind: str, resource_id: str) -> bool:
         """Forget the owner of a resource; True when there was one."""
         with storage_errors(f"release of {kind} {resource_id}"):

@@ -147,3 +147,92 @@ class CloudChatRequest(_Base):
     include_tool_memory: bool | None = False
     tool_memory_limit_number: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
     relativity: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# knowledge bases, memory edits, feedback, extraction, rerank, profiles (MemOSClient 2.0.33)
+
+
+class CreateKnowledgebaseRequest(_Base):
+    knowledgebase_name: str = Field(min_length=1, max_length=200)
+    knowledgebase_description: str | None = Field(default=None, max_length=2000)
+
+
+class DeleteKnowledgebaseRequest(_Base):
+    knowledgebase_id: str = Field(min_length=1, max_length=256)
+
+
+class AddKnowledgebaseFileRequest(_Base):
+    """``file``: one dict per document, ``{"file_name": "a.md", "content": "..."}`` (text) or
+    ``{"file_name": "a.pdf", "file_data": "<base64>"}`` (any supported type)."""
+
+    knowledgebase_id: str = Field(min_length=1, max_length=256)
+    file: list[dict[str, Any]] = Field(min_length=1, max_length=50)
+
+
+class GetKnowledgebaseFileRequest(_Base):
+    file_ids: list[str] | None = Field(default=None, max_length=1000)
+    knowledgebase_id: str | None = Field(default=None, max_length=256)
+    type: str | None = Field(default=None, max_length=20)
+    page: int | None = Field(default=1, ge=1, le=100_000)
+    page_size: int | None = Field(default=20, ge=1, le=200)
+
+
+class DeleteKnowledgebaseFileRequest(_Base):
+    file_ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+class UpdateMemoryRequest(_Base):
+    memory_id: str = Field(min_length=1, max_length=64)
+    content: str | None = Field(default=None, max_length=60_000)
+    title: str | None = Field(default=None, max_length=500)
+    status: str | None = None
+
+
+class AddFeedbackRequest(_Base):
+    feedback_content: str = Field(min_length=1, max_length=60_000)
+    user_id: str = Field(min_length=1, max_length=100)
+    conversation_id: str | None = Field(default=None, max_length=100)
+    agent_id: str | None = None
+    app_id: str | None = None
+    feedback_time: str | None = None
+    allow_public: bool | None = False
+    allow_knowledgebase_ids: list[str] | None = None
+
+
+class ExtractMemoryRequest(_Base):
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    extraction_types: list[str] | None = None
+    model: str | None = None
+
+
+class RerankRequest(_Base):
+    query: str = Field(min_length=1, max_length=60_000)
+    documents: list[str] = Field(min_length=1, max_length=1000)
+    model: str | None = None
+    top_n: int | None = Field(default=None, ge=1)
+
+
+class ProfileBinding(_Base):
+    profile_template_id: str = Field(min_length=1, max_length=256)
+    user_id: str | None = None
+    agent_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class BindProfileTemplateRequest(_Base):
+    bind_list: list[ProfileBinding] = Field(min_length=1, max_length=1000)
+
+
+class EditProfileRequest(_Base):
+    profile_template_id: str = Field(min_length=1, max_length=256)
+    user_id: str | None = None
+    agent_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    remove_fields: list[str] | None = None
+
+
+class DeleteProfileRequest(_Base):
+    profile_template_id: str = Field(min_length=1, max_length=256)
+    user_id: str | None = None
+    agent_id: str | None = None

@@ -117,8 +117,8 @@ class APIADDRequest(_Base):
 
 
 class ChatRequest(_RecallBody):
-    #: Chat answers from facts and preferences (no tool memories, no skills).
-    RECALL_FIXED: ClassVar[dict[str, Any]] = {"include_tool_memory": False, "include_skill": False}
+    #: Chat recalls facts, preferences, tool memories and skills (each when present).
+    RECALL_FIXED: ClassVar[dict[str, Any]] = {}
 
     user_id: Identifier
     query: str = Field(min_length=1)
@@ -195,3 +195,55 @@ class DeleteMemoryRequest(_Base):
         if value is not None and len(value) > 10_000:
             raise ValueError("at most 10000 memory_ids per request")
         return value
+
+
+# ---------------------------------------------------------------------------------------------
+# get_all, feedback, suggestions, cubes (wire.md §1.3)
+
+
+class GetMemoryPlaygroundRequest(_Base):
+    """``/product/get_all``; ``page`` / ``page_size`` are this server's paging (default: the
+    first 100 memories of each cube)."""
+
+    user_id: Identifier
+    memory_type: Literal["text_mem", "act_mem", "param_mem", "para_mem"]
+    mem_cube_ids: list[Identifier] | None = None
+    search_query: str | None = Field(default=None, max_length=60_000)
+    search_type: Literal["embedding", "fulltext"] = "fulltext"
+    page: int = Field(default=1, ge=1, le=100_000)
+    page_size: int = Field(default=100, ge=1, le=1000)
+
+
+class APIFeedbackRequest(_Base):
+    user_id: Identifier
+    history: list[ChatMessage] | None
+    feedback_content: str | None
+    session_id: str = "default_session"
+    task_id: str | None = None
+    retrieved_memory_ids: list[str] | None = None
+    feedback_time: str | None = None
+    writable_cube_ids: list[Identifier] | None = None
+    async_mode: Literal["async", "sync"] = "async"
+    corrected_answer: bool = False
+    info: dict[str, Any] | None = None
+    mem_cube_id: Identifier | None = None
+
+
+class SuggestionRequest(_Base):
+    user_id: Identifier
+    mem_cube_id: Identifier
+    language: Literal["zh", "en"] = "zh"
+    message: str | list[Any] | None = None
+
+
+class CreateCubeRequest(_Base):
+    cube_name: str = Field(min_length=1, max_length=256)
+    owner_id: Identifier
+    cube_path: str | None = None
+    cube_id: Identifier | None = None
+
+
+class RegisterCubeRequest(_Base):
+    mem_cube_name_or_path: Identifier
+    mem_cube_id: Identifier | None = None
+    user_id: Identifier | None = None
