@@ -172,8 +172,10 @@ def test_invalid_excluded_and_linked_new_added_on_request(rengine, cube) -> None
     linked = ask(rengine, cube, "do I live in Berlin Kreuzberg", relativity=0.3,
                  include_linked_new_from_invalid=True)
     ids = {i.record.id: i for i in linked.facts}
-    assert old.id not in ids and new.id in ids
-    assert ids[new.id].linked_from == old.id
+    assert new.id in ids and ids[new.id].linked_from == old.id
+    # the invalid memory comes back too, right after the newer one, so the change can be told (issue 14)
+    order = [i.record.id for i in linked.facts]
+    assert order.index(old.id) == order.index(new.id) + 1 and ids[old.id].record.status is MemoryStatus.INVALID
 
 
 def test_association_depth_one_and_two(rengine, cube) -> None:

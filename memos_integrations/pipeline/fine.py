@@ -35,6 +35,7 @@ from memos_integrations.domain.models import (
     MemoryStatus,
     MemoryType,
     RelationRecord,
+    utcnow,
 )
 from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, MemorizeResult
 from memos_integrations.domain.text import detect_language
@@ -172,7 +173,8 @@ class _Builder:
         self.counter = 0
         self.times = [parse_when(m.chat_time) if m.chat_time else None for m in request.messages]
         known = [t for t in self.times if t is not None]
-        self.latest_time: datetime | None = max(known) if known else None
+        # a request without any chat_time happened when it was made (MemnetAI messages carry none)
+        self.latest_time: datetime | None = max(known) if known else utcnow()
 
     def _positions(self, indexes: Sequence[int], window: Sequence[int]) -> list[int]:
         valid = [i for i in indexes if 0 <= i < len(self.request.messages)]

@@ -54,10 +54,40 @@ def _when(item: RecallItem) -> str:
     return when.strftime("%Y-%m-%d %H:%M") if when else ""
 
 
-def format_fact(item: RecallItem) -> str:
-    """``[happened time] text`` (the time the fact happened or was said, else when it was stored)."""
+def format_fact(item: RecallItem, by_id: dict[str, RecallItem] | None = None) -> str:
+    """``[happened time] text`` (the time the fact happened or was said, else when it was stored).
+    An invalid memory recalled with the newer one that replaced it (``by_id``) states the change:
+    ``... — no longer true since 2025-10 (moved from Beijing to Shanghai); now: ...``."""
     when = _when(item)
-    return f"[{when}] {item.record.text}" if when else item.record.text
+    line = f"[{when}] {item.record.text}" if when else item.record.text
+    newer = (by_id or {}).get(item.record.superseded_by or "")
+    if item.record.status.value == "invalid" and newer is not None:
+        changed = newer.record.happened_at or newer.record.created_at
+        since = changed.strftime("%Y-%m") if changed else ""
+        reason = next((c.reason for c in reversed(item.record.change_log) if c.status_after == "invalid"), "")
+        if detect_prompt_language(item.record.text + newer.record.text) == "zh":
+            line += f"（已于 {since} 失效{'：' + reason if reason else ''}；现在：{newer.record.memory}）"
+        else:
+            line += f" — no longer true since {since}{f' ({reason})' if reason else ''}; now: {newer.record.memory}"
+    return line
+
+
+def format_associations(result: RecallResult) -> str:
+    """The entity relations associative thinking found, one ``source --relation--> target`` a line
+    (nearest first, each once)."""
+    seen: dict[tuple[str, str, str], int] = {}
+    for graph in result.associations:
+        for link in graph.links:
+            for relation in link.relations:
+                key = (link.source_name, str(relation.get("relation", "")), link.target_name)
+                seen[key] = min(seen.get(key, link.distance), link.distance)
+    ordered = sorted(seen.items(), key=lambda kv: kv[1])[:12]
+    return "\n".join(f"- {s} --{r}--> {t}" for (s, r, t), _ in ordered)
+
+
+def detect_prompt_language(text: str) -> str:
+    """``zh`` when the text has CJK characters, else ``en``."""
+    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
 
 
 def build_preference_note(result: RecallResult) -> str:
@@ -73,20 +103,28 @@ def build_preference_note(result: RecallResult) -> str:
     return "\n".join(lines)
 
 
-def build_memory_prompt(result: RecallResult, *, now: datetime | None = None) -> str:
-    """The memoryPrompt block for a recall result."""
+def build_memory_prompt(result: RecallResult, *, now: datetime | None = None, character: str | None = None) -> str:
+    """The memoryPrompt block for a recall result. ``character`` (who is speaking now, MemnetAI)
+    adds who "I" is in the memories that speaker said, when some of them were recalled."""
     lang = "zh" if result.language == "zh" else "en"
     head = _HEAD[lang]
     now = now or result.reference_time or datetime.now(UTC)
     zone = now.strftime("%Z") or "UTC"
     parts = [head["intro"], f"{head['now']}: {now.strftime('%Y-%m-%d %H:%M')} {zone}"]
+    if character and any(it.record.character == character for it in result.all_items):
+        parts.append(f"当前说话者：{character}。以“{character}:”开头或由{character}说出的记忆中，“我”指{character}本人。"
+                     if lang == "zh" else
+                     f"Speaking now: {character}. In memories said by {character} (\"{character}: ...\"), "
+                     f"\"I\" is {character}; the others are about other people.")
     if result.time_window:
         start, end = result.time_window
         cue = f"「{result.time_cue}」: " if lang == "zh" and result.time_cue else (
             f'"{result.time_cue}": ' if result.time_cue else "")
         parts.append(f"{head['time']}\n{cue}{start.strftime('%Y-%m-%d %H:%M')} – {end.strftime('%Y-%m-%d %H:%M')}")
     if result.facts:
-        parts.append(head["facts"] + "\n" + "\n".join(f"{i}. {format_fact(it)}" for i, it in enumerate(result.facts, 1)))
+        by_id = {it.record.id: it for it in result.facts}
+        parts.append(head["facts"] + "\n" + "\n".join(f"{i}. {format_fact(it, by_id)}"
+                                                      for i, it in enumerate(result.facts, 1)))
     result.preference_note = build_preference_note(result)
     if result.preference_note:
         parts.append(head["prefs"] + "\n" + result.preference_note)
@@ -100,6 +138,9 @@ def build_memory_prompt(result: RecallResult, *, now: datetime | None = None) ->
         parts.append(head["skills"] + "\n" + "\n".join(f"{i}. {it.record.text}" for i, it in enumerate(result.skills, 1)))
     if result.knowledge:
         parts.append(head["knowledge"] + "\n" + "\n".join(f"{i}. {it.record.memory}" for i, it in enumerate(result.knowledge, 1)))
+    associations = format_associations(result)
+    if associations:
+        parts.append(("## 联想" if lang == "zh" else "## Associations") + "\n" + associations)
     if not (result.facts or result.preferences or result.tools or result.skills or result.knowledge):
         parts.append(head["empty"])
     return "\n\n".join(parts)
@@ -189,3 +230,50 @@ update（同一件事的更新或更准确的信息，旧的已过时）、contr
 给出 targets（[M..] / [S..] 编号）和简短理由 reason（用中文）。只输出一个 JSON 对象，不要输出其他内容：
 {"facts": [{"index": 0, "decision": "new|duplicate|update|contradiction", "targets": ["M1"], "reason": "..."}],
  "relations": [{"index": 0, "decision": "compatible|conflict", "targets": ["S1"], "reason": "..."}]}"""
+
+
+# ---------------------------------------------------------------------------------------------
+# MemOS: feedback (natural-language corrections) and suggestions
+
+FEEDBACK_SYSTEM = {
+    "en": """You maintain a user's long-term memory. The user gives FEEDBACK that corrects or adds to what \
+is remembered. The STORED memories that may be concerned are listed as [1], [2] ... For each stored memory the \
+feedback shows to be wrong or outdated, give its number, the action "update" (with the corrected memory as one \
+self-contained sentence) or "invalidate" (it is simply wrong, nothing replaces it), and a short reason. Put new \
+information that corrects nothing in "additions". Answer with ONE JSON object and nothing else:
+{"corrections": [{"ref": 1, "action": "update|invalidate", "memory": "...", "reason": "..."}], "additions": ["..."]}""",
+    "zh": """你在维护用户的长期记忆。用户给出“反馈”，纠正或补充已记住的内容。可能相关的“已存记忆”以 [1]、[2] …… 编号列出。\
+对反馈表明错误或过时的每条已存记忆，给出编号、动作 "update"（并给出更正后的完整独立的一句话记忆）或 "invalidate"（它是错的，\
+没有替代），以及简短理由（中文）。不纠正任何记忆的新信息放入 "additions"。只输出一个 JSON 对象，不要输出其他内容：
+{"corrections": [{"ref": 1, "action": "update|invalidate", "memory": "...", "reason": "..."}], "additions": ["..."]}""",
+}
+
+SUGGESTION_SYSTEM = {
+    "en": """Suggest three short questions the user might ask next, based on what is remembered about them \
+(listed below). Answer with ONE JSON object and nothing else: {"query": ["...", "...", "..."]}""",
+    "zh": """根据下面列出的关于用户的记忆，给出用户接下来可能会问的三个简短问题（中文）。只输出一个 JSON 对象，不要输出其他内容：\
+{"query": ["...", "...", "..."]}""",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# MemnetAI think: reflection over recalled memories (pipeline/think.py)
+
+THINK_SYSTEM = {
+    "en": """You are the reflective mind of a long-term memory system. Think about the SUBJECT over the \
+numbered MEMORIES: draw conclusions that none of them states alone (patterns, causes, what the person \
+cares about, what is likely next). Each insight is one self-contained sentence and cites the [n] numbers \
+of the memories it rests on. Do not repeat a memory as an insight. Answer with ONE JSON object and nothing else:
+{"content": "your reflection, one paragraph", "summary": "one sentence",
+ "insights": [{"text": "...", "sources": [1, 2]}]}""",
+    "zh": """你是长期记忆系统的“思考”模块。围绕主题，对编号的记忆进行反思：得出任何单条记忆都没有直接说出的结论\
+（规律、原因、这个人在意什么、接下来可能发生什么）。每条洞见是一句完整、独立的话，并注明其依据的记忆编号 [n]。\
+不要把记忆原样复述为洞见。只输出一个 JSON 对象，不要输出其他内容：
+{"content": "你的思考，一段话", "summary": "一句话总结", "insights": [{"text": "...", "sources": [1, 2]}]}""",
+}
+THINK_USER = {
+    "en": "SUBJECT: {subject}\n\nMEMORIES:\n{memories}",
+    "zh": "主题：{subject}\n\n记忆：\n{memories}",
+}
+#: The subject when the caller gives none: the recent topics (the newest memories) are reflected on.
+THINK_RECENT_SUBJECT = {"en": "recent topics", "zh": "最近的话题"}

@@ -44,6 +44,7 @@ from memos_integrations.pipeline.associate import associate, seed_terms
 from memos_integrations.pipeline.calibration import cosines
 from memos_integrations.pipeline.deps import PipelineDeps
 from memos_integrations.pipeline.keywords import bm25_query
+from memos_integrations.pipeline.memorize import is_default_user
 from memos_integrations.pipeline.prompts import (
     FILTER_PROMPT,
     REWRITE_PROMPT,
@@ -181,6 +182,7 @@ def _score(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], 
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per candidate: ranking score, relativity, decayed impression, the vector matrix."""
     query_lower = request.query.lower()
+    character = (request.character or "").strip().lower()
     dim = qvec.shape[0]
     matrix = np.zeros((len(cands), dim), dtype=np.float32)
     for i, c in enumerate(cands):
@@ -207,6 +209,10 @@ def _score(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], 
             score[i] -= weights.session  # earlier-recalled memories fill in, never crowd out fresh hits
         if r.character and len(r.character) >= 2 and r.character.lower() in query_lower:
             score[i] += weights.speaker
+        same_speaker = r.character == request.character or (
+            is_default_user(r.character) and is_default_user(request.character))
+        if character and (same_speaker or (len(character) >= 2 and character in r.memory.lower())):
+            score[i] += weights.character  # by or about the one speaking now (MemnetAI ``character``)
     if weights.neighbour > 0:
         score = score + weights.neighbour * _neighbour_scores(cands, score)
     return score, rel, impression, matrix
@@ -320,6 +326,7 @@ def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
     cands: list[_Candidate] = []
     invalid: list[_Candidate] = []
     present: dict[str, _Candidate] = {}
+    replaced: dict[str, tuple[MemoryRecord, tuple[float, float]]] = {}
     for hit in hits:
         if hit.record.id in present:
             continue
@@ -334,6 +341,7 @@ def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
             matched = list(range(len(invalid)))
         floors = [(float(inv_score[i]), float(inv_rel[i])) for i in matched]
         cands.extend(_linked_new(deps, request, [invalid[i] for i in matched], present, floors))
+        replaced = {invalid[i].record.id: (invalid[i].record, floors[n]) for n, i in enumerate(matched)}
     if mode == "mixture":
         for record, vec in (deps.recall_state.session(request.user_id, request.session_id)
                             if request.session_id else []):
@@ -363,8 +371,8 @@ def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
             except Exception as exc:  # noqa: BLE001
                 result.warnings.append(f"LLM filter failed ({type(exc).__name__}); kept every candidate")
 
-    result.facts = [it for it, _ in buckets.get("fact", [])]
-    result.preferences = [it for it, _ in buckets.get("preference", [])]
+    result.facts = _with_replaced(deps, [it for it, _ in buckets.get("fact", [])], replaced, ref)
+    result.preferences = _with_replaced(deps, [it for it, _ in buckets.get("preference", [])], replaced, ref)
     result.tools = [it for it, _ in buckets.get("tool", [])]
     result.skills = [it for it, _ in buckets.get("skill", [])]
     returned = [pair for fam in FAMILY_TYPES for pair in buckets.get(fam, [])]
@@ -382,8 +390,38 @@ def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
                                    [(item.record, vec) for item, vec in returned])
     if request.reinforce:
         _schedule_reinforcement(deps, [it.record for it, _ in returned])
-    result.memory_prompt = build_memory_prompt(result, now=ref)
+    result.memory_prompt = build_memory_prompt(result, now=ref, character=request.character)
     return result
+
+
+def forgetting_gate(impression: float) -> float:
+    """How much of its relevance a memory keeps at the ``relativity`` threshold, from its decayed
+    impression (the ONE model, :mod:`~memos_integrations.pipeline.impression`): 1 for a fresh or
+    often recalled memory, ~0.32 at the curve's floor, so a memory never recalled and long decayed
+    drops below the default threshold. Ranking is not changed by it.
+
+    >>> forgetting_gate(1.0), round(forgetting_gate(0.1), 2)
+    (1.0, 0.32)
+    """
+    return float(np.sqrt(min(max(impression, 0.0), 1.0)))
+
+
+def _with_replaced(deps: PipelineDeps, items: list[RecallItem],
+                   replaced: dict[str, tuple[MemoryRecord, tuple[float, float]]], ref: datetime) -> list[RecallItem]:
+    """``include_linked_new_from_invalid``: each newer memory reached from an invalid one is
+    followed by that invalid memory (status, link and change log), so the change can be told."""
+    if not replaced:
+        return items
+    out: list[RecallItem] = []
+    for item in items:
+        out.append(item)
+        old = replaced.get(item.linked_from or "")
+        if old is not None:
+            record, (score, relativity) = old
+            record.vector = None
+            out.append(RecallItem(record=record, score=score, relativity=relativity,
+                                  impression=deps.curve.decayed(record, ref)))
+    return out
 
 
 def _rank_into_buckets(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], qvec: np.ndarray,
@@ -394,7 +432,7 @@ def _rank_into_buckets(deps: PipelineDeps, request: RecallRequest, cands: list[_
     score, rel, impression, matrix = _score(deps, request, cands, qvec, window, ref, weights)
     by_family: dict[str, list[int]] = {}
     for i, c in enumerate(cands):
-        if request.relativity > 0 and rel[i] < request.relativity:
+        if request.relativity > 0 and rel[i] * forgetting_gate(float(impression[i])) < request.relativity:
             continue
         by_family.setdefault(c.record.family, []).append(i)
     out: dict[str, list[tuple[RecallItem, np.ndarray]]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,6 +64,23 @@ class RecallRequestBody(_Base, WireRecallOptions):
 
 
 class CommonSenseRequest(_Base):
-    commonSenseDatabaseId: str = Field(min_length=1, max_length=200)
+    """``/v1/common-sense``. ``memoryAgentName`` (an extension the SDK does not send) writes the
+    memory agent's own database instead of ``commonSenseDatabaseId``."""
+
+    commonSenseDatabaseId: str = Field(default="", max_length=200)
     commonSenseText: str = Field(min_length=1)
     asyncMode: Flag = 1
+    memoryAgentName: str | None = Field(default=None, max_length=256)
+
+
+class ThinkDreamRequest(_Base):
+    """``/v1/think`` and ``/v1/dream`` (same fields). ``isAuto`` 1: think picks the subject itself
+    (the recent topics) even when one is given."""
+
+    memoryAgentName: str = Field(min_length=1, max_length=256)
+    subject: str = Field(default="", max_length=2000)
+    asyncMode: Flag = 1
+    isAuto: Flag = 0
+    namespace: str | None = Field(default="default", max_length=128)
+    #: Extension: the moment the forgetting curve is evaluated at (dream; default now), ISO 8601.
+    referenceTime: datetime | None = None
