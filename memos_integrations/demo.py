@@ -12,6 +12,7 @@ import uuid
 
 from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, RecallRequest
 from memos_integrations.engine import MemoryEngine
+from memos_integrations.integrations import ranked_items
 
 CONVERSATIONS = {
     "en": (
@@ -52,9 +53,11 @@ def run_demo(language: str = "en") -> None:
               f"{(time.monotonic() - t0) * 1000:.0f} ms into cube '{user}'.")
         t0 = time.monotonic()
         found = engine.recall(RecallRequest(user_id=user, session_id="session-2", query=question))
-        print(f"Recalled {len(found.facts)} facts in {(time.monotonic() - t0) * 1000:.0f} ms for: {question}")
-        for item in found.facts:
-            print(f"  {item.relativity:.2f}  {item.record.text}")
+        ranked = ranked_items(found)
+        print(f"Recalled {len(ranked)} memories in {(time.monotonic() - t0) * 1000:.0f} ms for: {question}")
+        print("  rank  score  relevance  kind        memory")
+        for rank, (kind, item) in enumerate(ranked, 1):
+            print(f"  {rank:>4}  {item.score:5.3f}  {item.relativity:9.2f}  {kind:<10}  {item.record.text}")
         print("\n--- memoryPrompt ---")
         print(found.memory_prompt)
     finally:

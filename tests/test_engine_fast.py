@@ -17,7 +17,7 @@ def test_fast_memorize_is_searchable_at_once(hash_engine: MemoryEngine, cube: st
         ],
     ))
     assert result.mode == "fast" and len(result.memories) == 3
-    assert result.memories[0].memory.startswith("用户: My cat")
+    assert result.memories[0].memory.startswith("User: My cat")
     assert result.memories[2].character == "晓雯"
     found = hash_engine.recall(RecallRequest(user_id="u1", cube_ids=[cube], query="British Shorthair cat", relativity=0))
     assert found.facts and "Tuanzi" in found.facts[0].record.memory
@@ -43,3 +43,13 @@ def test_message_without_chat_time_inherits_the_previous_one(hash_engine: Memory
         {"role": "assistant", "content": "Congratulations on the puppy!"},
     ]))
     assert [m.happened_at.isoformat() for m in result.memories] == ["2024-05-01T10:00:00+00:00"] * 2
+
+
+def test_speaker_name_follows_the_language(hash_engine: MemoryEngine, cube: str) -> None:
+    """An English conversation's memories read ``User: ...``; a Chinese one keeps MemnetAI's 用户."""
+    result = hash_engine.memorize(MemorizeRequest(user_id=cube, messages=[
+        {"role": "user", "content": "I moved to Seattle"},
+        {"role": "user", "content": "我搬到了西雅图"},
+        {"role": "user", "content": "I like rain", "character": "用户"},
+    ]))
+    assert [m.memory for m in result.memories] == ["User: I moved to Seattle", "用户: 我搬到了西雅图", "User: I like rain"]

@@ -63,3 +63,23 @@ def test_framework_example_runs(name: str, tmp_path: Path) -> None:
     proc = _run_example(name, tmp_path)
     assert FRAMEWORK_EXAMPLES[name] in proc.stdout
     assert "From memory:" in proc.stdout  # a fact from one conversation reached another
+
+
+@pytest.mark.parametrize(("language", "expected"), [("en", "peanuts"), ("zh", "乳糖")])
+def test_demo_recalls_what_it_memorized(language: str, expected: str, tmp_path: Path) -> None:
+    """The README's main job (``memos-integrations demo``) on the embedded default with the real
+    embedding model: the memories it stores are recalled, ranked, with their scores, and reach the
+    memoryPrompt (an old chat_time does not make them forgotten on arrival)."""
+    env = {**os.environ, "MEMOS_DATA_DIR": str(tmp_path / "data"), "MEMOS_EMBEDDED_HTTP_PORT": str(_free_port()),
+           "MEMOS_EMBEDDED_GRPC_PORT": str(_free_port()), "PYTHONUNBUFFERED": "1"}
+    for key in ("WEAVIATE_URL", "CHAT_MODEL_LIST", "MEMOS_CHAT_MODEL_LIST"):
+        env.pop(key, None)
+    proc = subprocess.run([sys.executable, "-m", "memos_integrations.cli", "demo", "--language", language],
+                          check=False, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    ranked = [line for line in proc.stdout.splitlines() if line.strip()[:1].isdigit() and "  fact  " in line]
+    assert ranked, proc.stdout
+    scores = [float(line.split()[1]) for line in ranked]
+    assert scores == sorted(scores, reverse=True)
+    prompt = proc.stdout.split("--- memoryPrompt ---", 1)[1]
+    assert expected in prompt

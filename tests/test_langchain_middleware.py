@@ -57,7 +57,7 @@ def test_fake_llm_agent_remembers_across_threads_and_isolates_users(hash_engine:
                  config={"configurable": {"user_id": bob, "thread_id": "t3"}})
     assert "golden retriever" not in capture.systems[-1]
     stored = {(r.memory, r.session_id) for r in hash_engine.list_memories(alice)}
-    assert ("用户: My dog Bruno is a golden retriever.", "t1") in stored
+    assert ("User: My dog Bruno is a golden retriever.", "t1") in stored
     assert ("assistant: Got it.", "t1") in stored
 
 
@@ -78,5 +78,5 @@ async def test_fake_llm_agent_async_with_context_and_checkpointer(hash_engine: M
     assert "Kyoto" in capture.systems[-1]
     # each run memorizes only its own messages, even though the thread holds all of them
     memories = sorted(r.memory for r in hash_engine.list_memories(alice))
-    assert memories == sorted(["用户: I was born in Kyoto.", "assistant: Sure.", "用户: Where was I born?",
+    assert memories == sorted(["User: I was born in Kyoto.", "assistant: Sure.", "User: Where was I born?",
                                "assistant: Kyoto."])

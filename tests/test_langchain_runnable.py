@@ -57,7 +57,7 @@ def test_fake_llm_prompt_chain_remembers_across_conversations(hash_engine: Memor
     assert "beehives" not in capture.last_text
     # the assistant's answer was memorized too, with its session
     stored = hash_engine.list_memories(alice)
-    assert {r.memory for r in stored} >= {"用户: I keep three beehives in my garden.", "assistant: Noted!"}
+    assert {r.memory for r in stored} >= {"User: I keep three beehives in my garden.", "assistant: Noted!"}
     assert {r.session_id for r in stored} == {"c1", "c2"}
 
 

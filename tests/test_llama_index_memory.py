@@ -37,7 +37,7 @@ def test_fake_llm_simple_chat_engine_memorizes_every_turn_and_recalls_later(hash
     chat = SimpleChatEngine.from_defaults(llm=llm, memory=memory, system_prompt="You are kind.")
     chat.chat("My cat Pixel is a black Maine Coon.")
     # memorized at once (every turn), not only when the short-term buffer overflows
-    assert {"用户: My cat Pixel is a black Maine Coon.", "assistant: text text text"} <= _texts(hash_engine, alice)
+    assert {"User: My cat Pixel is a black Maine Coon.", "assistant: text text text"} <= _texts(hash_engine, alice)
     chat.chat("I also like jazz.")
     assert len(memory.get_all()) == 4
 
@@ -58,7 +58,7 @@ async def test_fake_llm_simple_chat_engine_async(hash_engine: MemoryEngine) -> N
     first = SimpleChatEngine.from_defaults(llm=llm, memory=MemosMemory.from_defaults(
         engine=hash_engine, user_id=alice, relativity=0.0))
     await first.achat("I work as a lighthouse keeper.")
-    assert "用户: I work as a lighthouse keeper." in _texts(hash_engine, alice)
+    assert "User: I work as a lighthouse keeper." in _texts(hash_engine, alice)
     second = SimpleChatEngine.from_defaults(llm=llm, memory=MemosMemory.from_defaults(
         engine=hash_engine, user_id=alice, relativity=0.0, insert_method="user"))
     await second.achat("What is my job as a keeper?")
@@ -73,7 +73,7 @@ def test_fake_llm_streaming_chat_memorizes_when_the_stream_ends(hash_engine: Mem
     response = chat.stream_chat("Remember that my locker is number 12.")
     assert "".join(response.response_gen).strip() == "text text"
     response.write_response_to_history_thread.join(timeout=30) if response.write_response_to_history_thread else None
-    assert "用户: Remember that my locker is number 12." in _texts(hash_engine, alice)
+    assert "User: Remember that my locker is number 12." in _texts(hash_engine, alice)
 
 
 def test_fake_llm_condense_plus_context_with_memory(hash_engine: MemoryEngine) -> None:
@@ -83,7 +83,7 @@ def test_fake_llm_condense_plus_context_with_memory(hash_engine: MemoryEngine) -
     engine = CondensePlusContextChatEngine.from_defaults(
         retriever=MemoryRetriever(hash_engine, user_id=alice, top_k=0), llm=MockLLM(), memory=memory)
     engine.chat("My favourite mountain is the Matterhorn.")
-    assert "用户: My favourite mountain is the Matterhorn." in _texts(hash_engine, alice)
+    assert "User: My favourite mountain is the Matterhorn." in _texts(hash_engine, alice)
     engine.reset()  # clears the short-term buffer only
     response = engine.chat("Which mountain is my favourite?")
     # MockLLM (fake LLM) echoes its prompt: the condensed question carries the injected memory
@@ -106,7 +106,7 @@ async def test_fake_llm_function_agent_memorizes_each_run(hash_engine: MemoryEng
 
     memory = MemosMemory.from_defaults(engine=hash_engine, user_id=alice, session_id="agent-1", relativity=0.0)
     await make_agent().run(user_msg="My train leaves from platform 9.", memory=memory)
-    assert {"用户: My train leaves from platform 9.", "assistant: Understood."} <= _texts(hash_engine, alice)
+    assert {"User: My train leaves from platform 9.", "assistant: Understood."} <= _texts(hash_engine, alice)
     fresh = MemosMemory.from_defaults(engine=hash_engine, user_id=alice, session_id="agent-2", relativity=0.0)
     await make_agent().run(user_msg="Which platform does my train leave from?", memory=fresh)
     assert "platform 9" in seen[-1]
@@ -120,9 +120,9 @@ async def test_memory_sync_api_works_inside_a_running_event_loop(hash_engine: Me
     memory.put(ChatMessage(role="user", content="I speak Basque."))
     assert _texts(hash_engine, alice) == set()  # turn not finished yet
     memory.flush()
-    assert _texts(hash_engine, alice) == {"用户: I speak Basque."}
+    assert _texts(hash_engine, alice) == {"User: I speak Basque."}
     memory.put_messages([ChatMessage(role="user", content="Hi"), ChatMessage(role="assistant", content="Hello!")])
-    assert {"用户: Hi", "assistant: Hello!"} <= _texts(hash_engine, alice)
+    assert {"User: Hi", "assistant: Hello!"} <= _texts(hash_engine, alice)
     assert "Basque" in (memory.get("Which language do I speak, Basque?")[0].content or "")
     memory.reset()
     assert memory.get_all() == [] and memory.get() == []
@@ -134,7 +134,7 @@ async def test_memory_block_in_llama_index_memory(hash_engine: MemoryEngine) -> 
     block.recall.relativity = 0.0
     await block.aput([ChatMessage(role="user", content="My blood type is AB negative."),
                       ChatMessage(role="assistant", content="Noted.")], session_id="s-1")
-    assert "用户: My blood type is AB negative." in _texts(hash_engine, alice)
+    assert "User: My blood type is AB negative." in _texts(hash_engine, alice)
     assert {r.session_id for r in hash_engine.list_memories(alice)} == {"s-1"}
     memory = Memory.from_defaults(session_id="s-2", token_limit=4000, memory_blocks=[block])
     messages = await memory.aget(input="What is my blood type?")

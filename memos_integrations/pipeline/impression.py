@@ -2,8 +2,9 @@
 
 * Impression lies in [0, 1]; a new memory starts at 1.
 * It fades along Ebbinghaus' curve ``R = floor + (impression - floor) * exp(-t / S)``: ``t`` is the
-  time since the memory was last reinforced, the stability ``S`` grows with every extra mention
-  and every recall, so a memory that keeps coming back fades more slowly.
+  time since the memory was last reinforced or, never reinforced, since it was stored (not since
+  it happened: a conversation from 2023 imported today starts fresh); the stability ``S`` grows
+  with every extra mention and every recall, so a memory that keeps coming back fades more slowly.
 * Reinforcement, when a memory is recalled or mentioned again, lifts the *decayed* impression
   part of the way back to 1 (a mention more than a recall) and moves the counters.
 
@@ -54,7 +55,7 @@ class ForgettingCurve:
     def decayed(self, record: MemoryRecord, now: datetime | None = None) -> float:
         """The memory's impression at ``now``."""
         now = now or datetime.now(UTC)
-        since = record.last_reinforced_at or record.happened_at or record.created_at
+        since = record.last_reinforced_at or record.created_at or record.happened_at
         base = min(float(record.impression), MAX_IMPRESSION)
         if since is None:
             return base

@@ -23,7 +23,10 @@ from memos_integrations.pipeline.deps import PipelineDeps
 from memos_integrations.pipeline.rank import mix_next_turn
 from memos_integrations.pipeline.text import parse_when, split_content
 
-DEFAULT_USER_CHARACTER = "用户"
+#: The user's name when a message names no speaker, in the message's language (MemnetAI's default
+#: character 用户 for Chinese). Either name given explicitly counts as this default.
+DEFAULT_USER_CHARACTER = {"zh": "用户", "en": "User"}
+_DEFAULT_USER_NAMES = frozenset(DEFAULT_USER_CHARACTER.values())
 _ID_NAMESPACE = uuid.UUID("6f1c2a52-3c8e-4d0b-9a51-1f2b7e0c9d11")
 
 
@@ -36,14 +39,26 @@ def stable_id(*parts: object) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, "/".join(str(p) for p in parts)))
 
 
+def is_default_user(character: str | None) -> bool:
+    """True for the default user name in any language (用户 / User)."""
+    return (character or "").strip() in _DEFAULT_USER_NAMES
+
+
 def speaker_of(message: ChatMessage, assistant_name: str = "assistant") -> str:
-    """The speaker name: ``character``, else ``name``, else 用户 for users (as MemnetAI does)."""
-    if message.character:
+    """The speaker name: ``character``, else ``name``, else the user's default name in the
+    message's language (用户 for Chinese as MemnetAI does, User otherwise).
+
+    >>> speaker_of(ChatMessage(role="user", content="I moved to Seattle"))
+    'User'
+    >>> speaker_of(ChatMessage(role="user", content="我搬到了西雅图", character="User"))
+    '用户'
+    """
+    if message.character and not is_default_user(message.character):
         return message.character
-    if message.name:
+    if message.name and not message.character:
         return message.name
-    if message.role == "user":
-        return DEFAULT_USER_CHARACTER
+    if message.role == "user" or is_default_user(message.character):
+        return DEFAULT_USER_CHARACTER[detect_language(message.text)]
     return assistant_name if message.role == "assistant" else message.role
 
 
@@ -79,7 +94,8 @@ def raw_records(request: MemorizeRequest, *, max_chars: int, task_id: str = "") 
         if not text:
             continue
         speaker = speaker_of(message)
-        happened = parse_when(message.chat_time) if message.chat_time else last_said
+        # when it was said: its chat_time, else around the previous message that has one, else now
+        happened = (parse_when(message.chat_time) if message.chat_time else last_said) or now
         last_said = happened
         info = {**request.info, **(message.info or {})}
         source = {
@@ -114,7 +130,6 @@ def raw_records(request: MemorizeRequest, *, max_chars: int, task_id: str = "") 
                         happened_at=happened,
                         created_at=now,
                         updated_at=now,
-                        last_reinforced_at=happened or now,
                         task_id=task_id,
                         idempotency_key=key,
                     )

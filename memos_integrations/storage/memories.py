@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -431,6 +431,23 @@ class Memories:
         if obj is None:
             return None
         return properties_to_record(obj.uuid, obj.properties, obj.vector if include_vector else None)
+
+    def iterate(self, cube_id: str, *, include_vector: bool = True, page: int = 500) -> Iterator[MemoryRecord]:
+        """Every memory of a cube, any status, in id order (a cursor: no 10,000-object cap)."""
+        coll = self.tenant(cube_id)
+        try:
+            with storage_errors(f"reading cube {cube_id}"):
+                batch: builtins.list[Any] = []
+                for obj in coll.iterator(include_vector=include_vector, return_properties=READ_PROPERTIES,
+                                         cache_size=page):
+                    batch.append(obj)
+                    if len(batch) >= page:
+                        yield from self.records(coll, batch, include_vector=include_vector)
+                        batch = []
+                if batch:
+                    yield from self.records(coll, batch, include_vector=include_vector)
+        except CubeNotFoundError:
+            return
 
     def records(self, coll: Any, objects: Sequence[Any], *, include_vector: bool) -> builtins.list[MemoryRecord]:
         """Records of objects read with ``READ_PROPERTIES``, in order. An object without
