@@ -20,8 +20,8 @@ SECTIONS = [
 HEADER = """# Benchmarks
 
 Every number below was measured on this project's reference machine: 2 CPU cores (x86-64), 24 GiB
-RAM, no GPU, Weaviate 1.35.22 embedded, Python 3.11. Each section names the command that produced
-it; `python benchmarks/collect.py` rebuilds this file from `benchmarks/results/`.
+RAM, no GPU, Weaviate embedded (1.38.14 unless a section names another), Python 3.11. Each section
+names the command that produced it; `python benchmarks/collect.py` rebuilds this file from `benchmarks/results/`.
 
 | benchmark | command | what it checks |
 |---|---|---|
