@@ -29,7 +29,7 @@ from langgraph.store.base import (
 from langgraph.store.memory import InMemoryStore
 
 from memos_integrations.errors import InvalidRequestError
-from memos_integrations.langgraph.store import WeaviateStore
+from memos_integrations.langgraph.store import WeaviateStore, item_uuid
 from memos_integrations.llm.embeddings import HashEmbeddings
 
 DIMS = 64
@@ -361,3 +361,138 @@ def test_weaviate_store_batch_in_many_namespaces_and_async_batch(weaviate_client
     assert results[0].value["i"] == 4
     assert _keys(results[1]) == {f"k{i}" for i in range(5)}
     assert results[2] == [("bulk", "0"), ("bulk", "1"), ("bulk", "2")]
+
+
+# --------------------------------------------------------------------------------------------
+# LangGraph's search semantics: one vector per field / array element, cosine similarity scores
+
+
+def _cosine(left: list[float], right: list[float]) -> float:
+    dot = sum(a * b for a, b in zip(left, right, strict=True))
+    norms = sum(a * a for a in left) ** 0.5 * sum(b * b for b in right) ** 0.5
+    return dot / norms if norms else 0.0
+
+
+NOTES = {
+    "garden": {"title": "gardening in spring", "tags": ["roses", "astronomy telescopes at night"]},
+    "stars": {"title": "astronomy telescopes", "tags": ["galaxies"]},
+    "food": {"title": "pasta recipes", "tags": ["italian cooking", "tomato sauce"]},
+}
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_each_field_and_array_element_is_embedded_and_scored_like_in_memory_store(
+    weaviate_client: Any, mode: str
+) -> None:
+    """Same items, same queries: same order and the same scores (cosine of the best field) as the
+    reference ``InMemoryStore``; an array path (``tags[*]``) embeds each element."""
+    fields = ["title", "tags[*]"]
+    reference, ours = Api(_make("memory", weaviate_client, _index(fields)), mode), \
+        Api(_make("weaviate", weaviate_client, _index(fields)), mode)
+    for api in (reference, ours):
+        for key, value in NOTES.items():
+            api.put(("notes",), key, value)
+    embed = HashEmbeddings(dim=DIMS)
+    for query in ("tomato sauce", "astronomy telescopes at night", "roses", "unrelated quantum words"):
+        expected = [(h.key, h.score) for h in reference.search(("notes",), query=query, limit=3)]
+        got = [(h.key, h.score) for h in ours.search(("notes",), query=query, limit=3)]
+        assert [k for k, _ in got] == [k for k, _ in expected]
+        assert [s for _, s in got] == pytest.approx([s for _, s in expected], abs=1e-4)
+        for key, score in got:
+            texts = [NOTES[key]["title"], *NOTES[key]["tags"]]
+            best = max(_cosine(embed.embed_query(query), embed.embed_query(t)) for t in texts)
+            assert score == pytest.approx(best, abs=1e-4)
+    # an element matching exactly scores ~1, whatever else the item holds
+    assert ours.search(("notes",), query="tomato sauce", limit=1)[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_scores_are_absolute_not_rescaled_per_result_set(weaviate_client: Any) -> None:
+    """A lone unrelated hit scores low (it used to score >= 0.75 after per-set rescaling), and the
+    score of an item for a query does not depend on what else matched."""
+    store = _make("weaviate", weaviate_client, _index(["text"]))
+    store.put(("solo",), "tea", {"text": "green tea with jasmine"})
+    [hit] = store.search(("solo",), query="quantum chromodynamics lattice")
+    assert hit.score is not None and hit.score < 0.5
+    alone = store.search(("solo",), query="green tea")[0].score
+    store.put(("solo",), "coffee", {"text": "black coffee"})
+    store.put(("solo",), "tea2", {"text": "green tea"})
+    together = {h.key: h.score for h in store.search(("solo",), query="green tea")}
+    assert together["tea"] == pytest.approx(alone, abs=1e-6)
+    assert together["tea2"] == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("with_index", [False, True])
+def test_weaviate_nested_dotted_filter_paths(weaviate_client: Any, with_index: bool) -> None:
+    """``{"user.access-level": ...}`` reads nested objects (as the SQLite/Postgres stores do), with
+    and without a query; a literal top-level key with a dot still matches itself."""
+    store = _make("weaviate", weaviate_client, _index(["text"]) if with_index else None)
+    ns = ("docs",)
+    store.put(ns, "admin", {"text": "admin handbook", "user": {"access-level": "admin", "age": 40}})
+    store.put(ns, "guest", {"text": "guest handbook", "user": {"access-level": "guest", "age": 20}})
+    store.put(ns, "flat", {"text": "flat handbook", "user.access-level": "admin"})
+    assert _keys(store.search(ns, filter={"user.access-level": "admin"})) == {"admin", "flat"}
+    assert _keys(store.search(ns, filter={"user.access-level": {"$ne": "admin"}})) == {"guest"}
+    assert _keys(store.search(ns, filter={"user.age": {"$gt": 30}})) == {"admin"}
+    assert _keys(store.search(ns, filter={"user.missing": "x"})) == set()
+    hits = store.search(ns, query="guest handbook", filter={"user.access-level": "guest"})
+    assert [h.key for h in hits] == ["guest"]
+
+
+def test_weaviate_field_vectors_follow_puts_deletes_ttl_and_clear(weaviate_client: Any) -> None:
+    store = _make("weaviate", weaviate_client, _index(["tags[*]"]))
+    assert isinstance(store, WeaviateStore)
+    vectors = weaviate_client.collections.use(store.items.vector_collection_name).with_tenant(store.tenant)
+
+    def count() -> int:
+        return int(vectors.aggregate.over_all(total_count=True).total_count or 0)
+
+    store.put(("v",), "a", {"tags": ["one", "two", "three"]})
+    assert count() == 3
+    store.put(("v",), "a", {"tags": ["only"]})
+    assert count() == 1
+    store.put(("v",), "b", {"tags": ["x", "y"]}, index=False)
+    assert count() == 1
+    store.delete(("v",), "a")
+    assert count() == 0
+    store.put(("v",), "c", {"tags": ["short", "lived"]}, ttl=0.001)
+    time.sleep(0.2)
+    assert store.sweep_ttl() == 1 and count() == 0
+    store.put(("v",), "d", {"tags": ["kept"]})
+    store.clear()
+    assert count() == 0 and store.search(()) == []
+
+
+def test_weaviate_items_of_the_one_vector_layout_stay_searchable(weaviate_client: Any) -> None:
+    """Items written by the earlier layout (one vector of all fields, on the item object) get that
+    vector copied as their one field vector by ``setup()``."""
+    from memos_integrations.storage.items import ItemPut, StoreItems
+
+    prefix, scope = f"Old{uuid.uuid4().hex[:8]}", "legacy"
+    old = StoreItems(weaviate_client, prefix=prefix, scope=scope)  # the item collection only
+    old.setup()
+    embed = HashEmbeddings(dim=DIMS)
+    old.write([ItemPut(namespace=("n",), key="k", value={"text": "green tea"}, text="green tea", indexed=True)])
+    items = weaviate_client.collections.use(old.collection_name).with_tenant(old.tenant)
+    items.data.update(uuid=item_uuid(("n",), "k"), vector=embed.embed_query("green tea"))
+    store = WeaviateStore(weaviate_client, prefix=prefix, scope=scope, index=_index(["text"]))  # type: ignore[arg-type]
+    store.setup()
+    [hit] = store.search(("n",), query="green tea")
+    assert hit.key == "k" and hit.score == pytest.approx(1.0, abs=1e-4)
+    store.setup()  # idempotent: nothing copied twice
+    assert len(store.search(("n",), query="green tea")) == 1
+    weaviate_client.collections.delete([store.items.collection_name, store.items.vector_collection_name])
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.0])
+def test_weaviate_alpha_only_picks_candidates(weaviate_client: Any, alpha: float) -> None:
+    """Pure vector candidates (``alpha=1``) or keyword-led hybrid ones (``alpha=0``): the order and
+    the scores are the cosine similarities either way; a blank query is a vector query too."""
+    store = WeaviateStore(weaviate_client, prefix="Lgs", scope=f"s_{uuid.uuid4().hex[:10]}", alpha=alpha,
+                          index=_index(["text"]))  # type: ignore[arg-type]
+    store.setup()
+    for key, text in (("a", "green tea"), ("b", "black coffee"), ("c", "green tea with milk")):
+        store.put(("x",), key, {"text": text})
+    hits = store.search(("x",), query="green tea", limit=3)
+    assert hits[0].key == "a" and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert len(store.search(("x",), query="   ", limit=3)) == 3

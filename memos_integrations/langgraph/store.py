@@ -4,20 +4,32 @@ Any LangGraph agent, ``create_agent`` (``store=``) or LangMem can keep its long-
 Weaviate with it.
 
 Layout
-    One multi-tenant collection ``<prefix>StoreItem``. A store instance works inside one tenant
-    (``scope``, default ``"default"``: e.g. one per application), and LangGraph namespaces are
-    properties inside it; a put is an upsert. The Weaviate side (collection, queries, filters)
-    is :mod:`memos_integrations.storage.items`; this module is the ``BaseStore`` semantics.
+    Multi-tenant collections ``<prefix>StoreItem`` (one object per item) and, for a store with an
+    ``index``, ``<prefix>StoreItemVector`` (one object per embedded field text). A store instance
+    works inside one tenant (``scope``, default ``"default"``: e.g. one per application), and
+    LangGraph namespaces are properties inside it; a put is an upsert. The Weaviate side
+    (collections, queries, filters) is :mod:`memos_integrations.storage.items`; this module is the
+    ``BaseStore`` semantics.
 Search
-    ``query`` runs a Weaviate hybrid search (BM25 on the indexed text + our vectors from the
-    ``IndexConfig`` embeddings, ``fields`` default ``["$"]``; the texts of all fields of one item
-    are embedded together as one vector; scores are Weaviate's relative-score fusion, see
-    :mod:`memos_integrations.storage.hybrid`). Without an ``index`` config, ``query`` is a keyword
-    (BM25) search. ``filter`` supports exact matches and ``$eq $ne $gt $gte $lt $lte`` with the
-    reference ``InMemoryStore`` semantics: equality is pushed down to Weaviate, ranges are
-    checked on the candidates. Searches without ``query`` are ordered by ``updated_at``
-    (newest first), like the Postgres store. ``offset + limit`` is capped by Weaviate's
+    As LangGraph's own stores: every ``IndexConfig`` field path (``"text"``, ``"a.b"``,
+    ``"arr[*]"``; default ``["$"]``, the whole value), and every element an array path yields, is
+    embedded separately, and ``query`` ranks an item by its best field: ``score`` is that cosine
+    similarity (``1.0`` = same direction), comparable across queries. Weaviate's hybrid search
+    over the field objects picks the candidates (BM25 on each field's text plus the nearest
+    vectors, relative-score fusion weighted by ``alpha``, at least 100 fields deep); the order and
+    the scores are the cosine similarities (:meth:`StoreItems.nearest
+    <memos_integrations.storage.items.StoreItems.nearest>`). Items stored with ``index=False``
+    (or without text at the indexed paths) follow, unscored, when fewer than ``limit`` indexed
+    ones match (as in ``InMemoryStore``). Without an ``index`` config, ``query`` is a keyword (BM25)
+    search with BM25 scores. ``filter`` supports exact matches, nested dotted paths
+    (``{"user.access-level": "admin"}``) and ``$eq $ne $gt $gte $lt $lte`` with the reference
+    ``InMemoryStore`` semantics: top-level equality is pushed down to Weaviate, the rest is
+    checked on the candidates. Searches without ``query`` are ordered by ``updated_at`` (newest
+    first), like the Postgres store. ``offset + limit`` is capped by Weaviate's
     ``QUERY_MAXIMUM_RESULTS`` (10,000 by default).
+Conformance
+    ``tests/test_conformance_langgraph_store.py`` runs LangGraph's own store test files (those of
+    ``langgraph-checkpoint-sqlite``) against this class, with only the store constructors swapped.
 Batches
     Same semantics as ``InMemoryStore``: results in op order, every read of a batch sees the
     state before the batch's writes, the last put of a (namespace, key) wins. ``created_at`` is
@@ -72,7 +84,7 @@ from memos_integrations.config import Settings, get_settings
 from memos_integrations.errors import InvalidRequestError
 from memos_integrations.storage import embedded
 from memos_integrations.storage.embedded import WeaviateClient
-from memos_integrations.storage.items import MAX_RESULTS, ItemPut, ItemRow, StoreItems, item_uuid
+from memos_integrations.storage.items import MAX_RESULTS, FieldVector, ItemPut, ItemRow, StoreItems, item_uuid
 from memos_integrations.storage.schema import store_item_spec
 
 logger = logging.getLogger(__name__)
@@ -105,6 +117,24 @@ def _apply_operator(value: Any, operator: str, operand: Any) -> bool:
     if operator == "$lte":
         return left <= right
     raise InvalidRequestError(f"unsupported filter operator {operator!r}; use one of {sorted(_OPERATORS)}")
+
+
+def _lookup(value: dict[str, Any], key: str) -> Any:
+    """The value at a filter key: a top-level key, else a dotted path into nested objects
+    (``"user.access-level"``, as the SQLite and Postgres stores read filter keys)."""
+    if key in value or "." not in key:
+        return value.get(key)
+    current: Any = value
+    for part in key.split("."):
+        if not isinstance(current, dict) or part not in current:
+            return None
+        current = current[part]
+    return current
+
+
+def _row_matches(value: dict[str, Any], filter: dict[str, Any]) -> bool:
+    """Whether an item value satisfies every condition of a search filter."""
+    return all(_matches(_lookup(value, str(k)), v) for k, v in filter.items())
 
 
 def _matches(item_value: Any, filter_value: Any) -> bool:
@@ -207,7 +237,7 @@ class WeaviateStore(BaseStore):
         alpha: float = 0.75,
         owns_client: bool = False,
     ) -> None:
-        self.items = StoreItems(client, prefix=prefix, scope=scope)
+        self.items = StoreItems(client, prefix=prefix, scope=scope, vectors=bool(index))
         self.client = client
         self.prefix = prefix
         self.scope = scope
@@ -238,8 +268,17 @@ class WeaviateStore(BaseStore):
     # lifecycle
 
     def setup(self) -> None:
-        """Create the ``<prefix>StoreItem`` collection and this store's tenant (idempotent)."""
+        """Create the ``<prefix>StoreItem`` collection (and ``<prefix>StoreItemVector`` for a store
+        with an index) and this store's tenant (idempotent).
+
+        Raises:
+            StorageError: Weaviate refused.
+        """
         self.items.setup()
+
+    async def asetup(self) -> None:
+        """:meth:`setup` off the event loop."""
+        await asyncio.to_thread(self.items.setup)
 
     def close(self) -> None:
         self.stop_ttl_sweeper()
@@ -258,7 +297,10 @@ class WeaviateStore(BaseStore):
         plan = self._plan(ops)
         query_vectors = self._embed_queries(plan)
         doc_texts = self._put_texts(plan)
-        doc_vectors = self._embed_documents(doc_texts)
+        unique = self._unique_texts(doc_texts)
+        doc_vectors: dict[str, list[float]] = {}
+        if unique and self.embeddings is not None:
+            doc_vectors = dict(zip(unique, self.embeddings.embed_documents(unique), strict=True))
         return self._execute(plan, query_vectors, doc_texts, doc_vectors)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
@@ -270,7 +312,7 @@ class WeaviateStore(BaseStore):
             query_vectors = dict(zip(queries, vectors, strict=True))
         doc_texts = self._put_texts(plan)
         doc_vectors: dict[str, list[float]] = {}
-        unique = list(dict.fromkeys(t for t in doc_texts.values() if t))
+        unique = self._unique_texts(doc_texts)
         if unique and self.embeddings is not None:
             doc_vectors = dict(zip(unique, await self.embeddings.aembed_documents(unique), strict=True))
         return await asyncio.to_thread(self._execute, plan, query_vectors, doc_texts, doc_vectors)
@@ -309,28 +351,33 @@ class WeaviateStore(BaseStore):
             return {}
         return {q: self.embeddings.embed_query(q) for q in queries}
 
-    def _put_texts(self, plan: _Plan) -> dict[tuple[tuple[str, ...], str], str]:
-        """The text indexed for each put (joined texts of the indexed fields; "" = not indexed)."""
-        texts: dict[tuple[tuple[str, ...], str], str] = {}
+    def _put_texts(self, plan: _Plan) -> dict[tuple[tuple[str, ...], str], list[tuple[str, str]]]:
+        """The ``(path label, text)`` pairs embedded for each put, as ``InMemoryStore`` extracts
+        them: one per indexed field path, one per element (``"tags.0"``, ``"tags.1"``) when a
+        path yields several texts; ``[]`` = not indexed."""
+        texts: dict[tuple[tuple[str, ...], str], list[tuple[str, str]]] = {}
         for ident, op in plan.puts.items():
             if op.value is None or op.index is False:
-                texts[ident] = ""
+                texts[ident] = []
                 continue
             if op.index is None:
                 paths = (self.index_config or {}).get("__tokenized_fields") or [("$", "$")]
             else:
                 paths = [(p, tokenize_path(p)) for p in op.index]
-            found: list[str] = []
-            for _, tokens in paths:
-                found.extend(get_text_at_path(dict(op.value), tokens))
-            texts[ident] = "\n".join(t for t in found if t)
+            fields: dict[str, str] = {}
+            for path, tokens in paths:
+                found = [t for t in get_text_at_path(dict(op.value), tokens) if t]
+                if len(found) == 1:
+                    fields.setdefault(path, found[0])
+                else:
+                    for n, text in enumerate(found):
+                        fields.setdefault(f"{path}.{n}", text)
+            texts[ident] = list(fields.items())
         return texts
 
-    def _embed_documents(self, texts: dict[Any, str]) -> dict[str, list[float]]:
-        unique = list(dict.fromkeys(t for t in texts.values() if t))
-        if not unique or self.embeddings is None:
-            return {}
-        return dict(zip(unique, self.embeddings.embed_documents(unique), strict=True))
+    @staticmethod
+    def _unique_texts(doc_texts: dict[Any, list[tuple[str, str]]]) -> list[str]:
+        return list(dict.fromkeys(text for fields in doc_texts.values() for _, text in fields))
 
     # ----------------------------------------------------------------------------------------
     # execution
@@ -339,7 +386,7 @@ class WeaviateStore(BaseStore):
         self,
         plan: _Plan,
         query_vectors: dict[str, list[float]],
-        doc_texts: dict[tuple[tuple[str, ...], str], str],
+        doc_texts: dict[tuple[tuple[str, ...], str], list[tuple[str, str]]],
         doc_vectors: dict[str, list[float]],
     ) -> list[Result]:
         results: list[Result] = [None] * plan.size
@@ -370,16 +417,17 @@ class WeaviateStore(BaseStore):
     def _puts(
         self,
         puts: dict[tuple[tuple[str, ...], str], PutOp],
-        doc_texts: dict[tuple[tuple[str, ...], str], str],
+        doc_texts: dict[tuple[tuple[str, ...], str], list[tuple[str, str]]],
         doc_vectors: dict[str, list[float]],
     ) -> list[ItemPut]:
         out = []
         for (namespace, key), op in puts.items():
-            text = doc_texts.get((namespace, key), "")
-            vector = doc_vectors.get(text) if text else None
+            fields = doc_texts.get((namespace, key), [])
+            vectors = [FieldVector(path, text, doc_vectors[text]) for path, text in fields if text in doc_vectors]
             out.append(ItemPut(
-                namespace=namespace, key=key, value=dict(op.value) if op.value is not None else None, text=text,
-                vector=vector, indexed=bool(text) and (vector is not None or self.embeddings is None),
+                namespace=namespace, key=key, value=dict(op.value) if op.value is not None else None,
+                text="\n".join(text for _, text in fields), vectors=vectors,
+                indexed=bool(vectors) if self.embeddings is not None else bool(fields),
                 ttl_minutes=float(op.ttl) if op.ttl is not None else None,
             ))
         return out
@@ -393,9 +441,24 @@ class WeaviateStore(BaseStore):
         def check(rows: list[ItemRow]) -> list[ItemRow]:
             if not op.filter:
                 return rows
-            return [r for r in rows if all(_matches(r.value.get(k), v) for k, v in op.filter.items())]
+            return [r for r in rows if _row_matches(r.value, op.filter)]
 
-        if op.query and (vector is not None or self.embeddings is None):
+        if op.query and vector is not None:
+            filter_ = op.filter
+            ranked = self.items.nearest(
+                op.query, vector, alpha=self.alpha, namespace_prefix=prefix, filter=filter_,
+                limit=op.limit, offset=op.offset,
+                accept=(lambda row: _row_matches(row.value, filter_)) if (remaining and filter_) else None,
+            )
+            if len(ranked) < op.limit:
+                # as InMemoryStore: fill with the items that have no vector (index=False), unscored
+                unranked = check(self.items.listing(
+                    namespace_prefix=prefix, filter=op.filter, indexed=False,
+                    limit=(op.limit - len(ranked)) if not remaining else None,
+                ))
+                ranked.extend(unranked[: op.limit - len(ranked)])
+            return ranked
+        if op.query and self.embeddings is None:
             if remaining:
                 ranked = check(self.items.ranked(op.query, vector, alpha=self.alpha, namespace_prefix=prefix,
                                                   filter=op.filter, limit=MAX_RESULTS))

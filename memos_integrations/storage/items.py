@@ -2,21 +2,26 @@
 
 One store works inside one tenant (its ``scope``). An item is one object: its namespace (labels
 joined by ".", which LangGraph forbids inside a label, so two namespaces never collide), every
-namespace prefix (for prefix search), key, indexed text (BM25) and vector, value as JSON,
-``eq_kv`` entries (``key=<canonical JSON>`` of each top-level scalar or list value, for exact-match
-filters) and TTL clock. The object id is :func:`item_uuid` of (namespace, key), so a write is an
-upsert.
+namespace prefix (for prefix search), key, indexed text (BM25), value as JSON, ``eq_kv`` entries
+(``key=<canonical JSON>`` of each top-level scalar or list value, for exact-match filters) and TTL
+clock. The object id is :func:`item_uuid` of (namespace, key), so a write is an upsert.
+
+Vectors (stores with an index): one ``<prefix>StoreItemVector`` object per embedded text of an
+item (each field path, each array element), as LangGraph embeds them; :meth:`StoreItems.nearest`
+ranks items by their best field (max cosine similarity, LangGraph's score).
 
 Queries here apply only what Weaviate can check: liveness (TTL), the namespace prefix, and exact
-``$eq``/``$ne`` matches on scalars and lists of scalars. :meth:`StoreItems.pushdown` says which
-filter conditions remain for the caller to check on the rows (ranges, nested objects, ``None``).
+``$eq``/``$ne`` matches on top-level scalars and lists of scalars. :meth:`StoreItems.pushdown`
+says which filter conditions remain for the caller to check on the rows (ranges, nested objects,
+dotted paths such as ``user.access-level``, ``None``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import uuid as uuidlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,10 +41,17 @@ from memos_integrations.errors import (
 )
 from memos_integrations.storage.errors import storage_errors
 from memos_integrations.storage.filters import all_of
-from memos_integrations.storage.hybrid import HybridTarget, hybrid_query
-from memos_integrations.storage.schema import STORE_ITEM, store_item_spec, tenant_name
+from memos_integrations.storage.hybrid import SUBQUERY_MIN, HybridTarget, hybrid_query
+from memos_integrations.storage.schema import (
+    STORE_ITEM,
+    STORE_ITEM_VECTOR,
+    store_item_spec,
+    store_item_vector_spec,
+    tenant_name,
+)
 
-__all__ = ["MAX_RESULTS", "ItemPut", "ItemRow", "StoreItems", "canonical", "eq_entry", "item_uuid"]
+__all__ = ["MAX_RESULTS", "FieldVector", "ItemPut", "ItemRow", "StoreItems", "canonical", "cosine_similarity",
+           "eq_entry", "item_uuid"]
 
 _SEP: Final = "."
 _ID_NAMESPACE: Final = uuidlib.UUID("5f1b6a52-8c1e-4d55-9a0e-7a3c2b7e4d10")
@@ -81,6 +93,17 @@ def eq_entry(key: str, value: Any) -> str | None:
     return entry if len(entry) <= _MAX_EQ_CHARS else None
 
 
+def cosine_similarity(left: Sequence[float], right: Sequence[float]) -> float:
+    """Cosine similarity of two vectors (0 when either is all zeros), as LangGraph's stores score."""
+    dot = sum(a * b for a, b in zip(left, right, strict=False))
+    norms = math.sqrt(sum(a * a for a in left)) * math.sqrt(sum(b * b for b in right))
+    return dot / norms if norms > 0 else 0.0
+
+
+def _vector_uuid(item_id: str, path: str) -> str:
+    return str(uuidlib.uuid5(_ID_NAMESPACE, f"{item_id}/{path}"))
+
+
 def _pushable(value: Any) -> bool:
     """Exact matches Weaviate can check: scalars and lists of scalars (``None`` also matches a
     missing key and dicts match as subsets in the reference store, so those are checked later)."""
@@ -117,8 +140,18 @@ class ItemRow:
     updated_at: datetime
     indexed: bool
     ttl_minutes: float | None
-    #: The search score (hybrid fusion, or BM25 without vectors); ``None`` for listings.
+    #: The search score (cosine similarity of the best field, or BM25 without vectors); ``None``
+    #: for listings.
     score: float | None = None
+
+
+@dataclass(frozen=True)
+class FieldVector:
+    """One embedded text of an item: its field path (``"title"``, ``"tags.1"``), text and vector."""
+
+    path: str
+    text: str
+    vector: Sequence[float]
 
 
 @dataclass(frozen=True)
@@ -128,9 +161,10 @@ class ItemPut:
     namespace: tuple[str, ...]
     key: str
     value: dict[str, Any] | None
-    #: The indexed text ("" = not searchable).
+    #: The indexed text ("" = not searchable), for keyword search when the store has no embeddings.
     text: str = ""
-    vector: Sequence[float] | None = None
+    #: One vector per embedded field text (replaces the item's previous ones).
+    vectors: Sequence[FieldVector] = ()
     #: Whether ranked (query) search may return it.
     indexed: bool = False
     ttl_minutes: float | None = None
@@ -169,9 +203,12 @@ class StoreItems:
         client: a connected Weaviate client (the caller owns it).
         prefix: collection prefix.
         scope: the tenant (different scopes never see each other's items).
+        vectors: whether items have field vectors (``<prefix>StoreItemVector``; stores with an index).
     """
 
-    def __init__(self, client: WeaviateClient, *, prefix: str = "Memos", scope: str = "default") -> None:
+    def __init__(
+        self, client: WeaviateClient, *, prefix: str = "Memos", scope: str = "default", vectors: bool = False,
+    ) -> None:
         if not prefix or not prefix[0].isupper() or not prefix.isalnum():
             raise ConfigurationError("collection prefix must be alphanumeric and start with a capital letter")
         if not scope:
@@ -181,28 +218,41 @@ class StoreItems:
         self.scope = scope
         self.tenant = tenant_name(scope)
         self._collection = client.collections.use(self.collection_name).with_tenant(self.tenant)
+        self.vector_collection_name = f"{prefix}{STORE_ITEM_VECTOR}"
+        self.with_vectors = vectors
+        self._vectors = client.collections.use(self.vector_collection_name).with_tenant(self.tenant)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memos-items")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
 
     def setup(self) -> None:
-        """Create the collection and this scope's tenant (idempotent).
+        """Create the collection(s) and this scope's tenant (idempotent).
+
+        With ``vectors``, also ``<prefix>StoreItemVector``; items written before it existed (one
+        vector of all their fields joined, on the item object) get that vector copied over as
+        their one field vector (path ``"$"``), so they stay searchable until they are rewritten.
 
         Raises:
             StorageError: Weaviate refused.
         """
-        action = f"setting up {self.collection_name}"
+        self._create(self.collection_name, store_item_spec())
+        if self.with_vectors:
+            self._create(self.vector_collection_name, store_item_vector_spec())
+            self._copy_legacy_vectors()
+
+    def _create(self, name: str, spec: dict[str, Any]) -> None:
+        action = f"setting up {name}"
         try:
             with storage_errors(action):
-                exists = self.client.collections.exists(self.collection_name)
+                exists = self.client.collections.exists(name)
             if not exists:
                 try:
                     with storage_errors(action):
-                        self.client.collections.create(name=self.collection_name, **store_item_spec())
+                        self.client.collections.create(name=name, **spec)
                 except StorageConflictError:
                     pass
-            collection = self.client.collections.use(self.collection_name)
+            collection = self.client.collections.use(name)
             with storage_errors(action):
                 present = self.tenant in collection.tenants.get()
             if not present:
@@ -212,10 +262,32 @@ class StoreItems:
                 except StorageConflictError:
                     pass
         except StorageError as exc:
-            raise type(exc)(f"could not set up {self.collection_name}: {exc}", details=exc.details) from exc
+            raise type(exc)(f"could not set up {name}: {exc}", details=exc.details) from exc
+
+    def _copy_legacy_vectors(self) -> int:
+        """Copy the single vector of items stored by the one-vector layout (only while this scope
+        has no field vectors at all). Returns how many were copied."""
+        with storage_errors(f"counting {self.vector_collection_name}"):
+            if self._vectors.aggregate.over_all(total_count=True).total_count:
+                return 0
+        copied: list[DataObject[dict[str, Any], None]] = []
+        with storage_errors(f"reading legacy vectors of {self.collection_name}"):
+            for obj in self._collection.iterator(include_vector=True, return_properties=[
+                    "namespace", "text", "eq_kv", "indexed"]):
+                vector = (obj.vector or {}).get("default")
+                if not obj.properties.get("indexed") or not vector:
+                    continue
+                namespace = _split(str(obj.properties.get("namespace") or ""))
+                eq_kv = [str(e) for e in obj.properties.get("eq_kv") or []]  # type: ignore[union-attr]
+                field = FieldVector("$", str(obj.properties.get("text") or ""), [float(x) for x in vector])  # type: ignore[arg-type]
+                copied.append(self._vector_object(str(obj.uuid), namespace, eq_kv, field))
+        self._insert(self._vectors, copied, "field vectors")
+        return len(copied)
 
     def clear(self) -> int:
         """Delete every item of this scope. Returns how many."""
+        if self.with_vectors:
+            self._delete_where(Filter.by_property("item_id").like("*"), self._vectors)
         return self._delete_where(Filter.by_property("ns_depth").greater_or_equal(0))
 
     # ----------------------------------------------------------------------------------------
@@ -233,6 +305,9 @@ class StoreItems:
         parts: list[_Filters] = []
         remaining = False
         for key, condition in (filter or {}).items():
+            if "." in str(key):  # a nested path (``user.access-level``): checked on the rows
+                remaining = True
+                continue
             if isinstance(condition, dict) and any(str(k).startswith("$") for k in condition):
                 pairs = list(condition.items())
             else:
@@ -308,6 +383,76 @@ class StoreItems:
         )
         return _rows([h.obj for h in hits], [h.score for h in hits])
 
+    def nearest(
+        self, query: str, vector: Sequence[float], *, alpha: float, namespace_prefix: Sequence[str] = (),
+        filter: dict[str, Any] | None = None, limit: int = 10, offset: int = 0,
+        accept: Callable[[ItemRow], bool] | None = None,
+    ) -> list[ItemRow]:
+        """Indexed items ranked by their best field: ``score`` is the highest cosine similarity of
+        ``vector`` to any of the item's field vectors (LangGraph's max pooling), best first.
+
+        Candidates: Weaviate hybrid search over the field vectors (each field's text by BM25 and
+        the nearest vectors, relative-score fusion weighted by ``alpha``), at least
+        ``SUBQUERY_MIN`` field objects deep and deeper until ``offset + limit`` accepted items are
+        found or the candidates run out. So BM25 adds the items whose text has the query's words
+        (the HNSW index is approximate), while the order and the scores are the vectors'.
+
+        Args:
+            accept: the caller's check of rows (filter conditions Weaviate could not apply).
+        """
+        wanted = min(offset + limit, MAX_RESULTS)
+        if limit <= 0 or wanted <= offset:
+            return []
+        where = self._vector_where(namespace_prefix, filter)
+        depth = max(SUBQUERY_MIN, 4 * wanted)
+        while True:
+            hits = self._field_candidates(query, vector, alpha=alpha, where=where, depth=depth)
+            best: dict[str, float] = {}
+            for hit in hits:
+                field_vector = (hit.vector or {}).get("default")
+                if not field_vector:
+                    continue
+                item_id = str(hit.properties.get("item_id"))
+                similarity = cosine_similarity(vector, field_vector)
+                if similarity > best.get(item_id, -math.inf):
+                    best[item_id] = similarity
+            rows = {row.uuid: row for row in self.fetch(list(best))}
+            found: list[ItemRow] = []
+            for item_id in sorted(best, key=lambda i: -best[i]):
+                row = rows.get(item_id)
+                if row is None or not row.indexed or (accept is not None and not accept(row)):
+                    continue
+                row.score = best[item_id]
+                found.append(row)
+            if len(found) >= wanted or len(hits) < depth or depth >= MAX_RESULTS:
+                return found[offset:wanted]
+            depth = min(MAX_RESULTS, depth * 4)
+
+    def _field_candidates(self, query: str, vector: Sequence[float], *, alpha: float, where: _Filters | None,
+                          depth: int) -> list[Any]:
+        """Up to ``depth`` field objects (with their vectors): Weaviate hybrid for ``alpha < 1`` and
+        a query with words, else the nearest vectors."""
+        if alpha < 1 and query.strip():
+            [hits] = hybrid_query(
+                [HybridTarget(self._vectors, f"{self.vector_collection_name} scope {self.scope}")],
+                query=query, vector=vector, alpha=alpha, limit=depth, query_properties=["text"],
+                return_properties=["item_id"], filters=where, include_vector=True, pool=self._pool,
+            )
+            return [hit.obj for hit in hits]
+        with storage_errors(f"vector search in {self.vector_collection_name}"):
+            reply = self._vectors.query.near_vector(near_vector=list(vector), limit=depth, filters=where,
+                                                    include_vector=True, return_properties=["item_id"])
+        return list(reply.objects)
+
+    def _vector_where(self, namespace_prefix: Sequence[str], filter: dict[str, Any] | None) -> _Filters | None:
+        parts: list[_Filters] = []
+        if namespace_prefix:
+            parts.append(Filter.by_property("ns_prefixes").contains_any([_join(namespace_prefix)]))
+        pushed, _ = self.pushdown(filter)
+        if pushed is not None:
+            parts.append(pushed)
+        return all_of(parts)
+
     def listing(
         self, *, namespace_prefix: Sequence[str] = (), filter: dict[str, Any] | None = None,
         indexed: bool | None = None, limit: int | None = None, offset: int = 0,
@@ -360,6 +505,7 @@ class StoreItems:
         deletes = [ident for ident, p in zip(ids, puts, strict=True) if p.value is None and ident in existing]
         now = datetime.now(UTC)
         objects: list[DataObject[dict[str, Any], None]] = []
+        field_vectors: list[DataObject[dict[str, Any], None]] = []
         for ident, put in zip(ids, puts, strict=True):
             if put.value is None:
                 continue
@@ -369,6 +515,8 @@ class StoreItems:
                 raise InvalidRequestError(
                     f"the value of {put.namespace}/{put.key} is not JSON-serializable: {exc}") from exc
             previous = existing.get(ident)
+            eq_kv = [e for k, v in put.value.items() if (e := eq_entry(str(k), v))]
+            field_vectors.extend(self._vector_object(ident, put.namespace, eq_kv, fv) for fv in put.vectors)
             props: dict[str, Any] = {
                 "namespace": _join(put.namespace),
                 "ns_prefixes": [_join(put.namespace[: i + 1]) for i in range(len(put.namespace))],
@@ -376,7 +524,7 @@ class StoreItems:
                 "key": put.key,
                 "text": put.text,
                 "value_json": value_json,
-                "eq_kv": [e for k, v in put.value.items() if (e := eq_entry(str(k), v))],
+                "eq_kv": eq_kv,
                 "indexed": put.indexed,
                 "created_at": previous.created_at if previous else now,
                 "updated_at": now,
@@ -384,18 +532,31 @@ class StoreItems:
             if put.ttl_minutes is not None:
                 props["ttl_minutes"] = float(put.ttl_minutes)
                 props["expires_at"] = now + timedelta(minutes=float(put.ttl_minutes))
-            vector = list(put.vector) if put.vector is not None else None
-            objects.append(DataObject(properties=props, uuid=ident, vector=vector))
-        # replacing an object keeps its old vector unless one is given: drop objects losing theirs
-        deletes += [str(o.uuid) for o in objects if o.vector is None and str(o.uuid) in existing]
+            objects.append(DataObject(properties=props, uuid=ident))
+        # (an item object of the one-vector layout keeps its unused vector when replaced)
         for start in range(0, len(deletes), _PAGE):
             self._delete_where(Filter.by_id().contains_any(deletes[start:start + _PAGE]))
+        if self.with_vectors:
+            # every put replaces the item's field vectors (a delete removes them)
+            for start in range(0, len(ids), _PAGE):
+                self._delete_where(Filter.by_property("item_id").contains_any(ids[start:start + _PAGE]), self._vectors)
+        self._insert(self._collection, objects, "store item(s)")
+        self._insert(self._vectors, field_vectors, "field vector(s)")
+
+    @staticmethod
+    def _vector_object(item_id: str, namespace: Sequence[str], eq_kv: list[str],
+                       field: FieldVector) -> DataObject[dict[str, Any], None]:
+        props = {"item_id": item_id, "path": field.path, "text": field.text, "eq_kv": eq_kv,
+                 "ns_prefixes": [_join(namespace[: i + 1]) for i in range(len(namespace))]}
+        return DataObject(properties=props, uuid=_vector_uuid(item_id, field.path), vector=list(field.vector))
+
+    def _insert(self, collection: Any, objects: Sequence[DataObject[dict[str, Any], None]], what: str) -> None:
         for start in range(0, len(objects), _PAGE):
-            with storage_errors(f"writing items of {self.collection_name}"):
-                reply = self._collection.data.insert_many(objects[start:start + _PAGE])
+            with storage_errors(f"writing {what} of {self.collection_name}"):
+                reply = collection.data.insert_many(objects[start:start + _PAGE])
             if reply.errors:
                 first = next(iter(reply.errors.values()))
-                raise StorageError(f"{len(reply.errors)} store item(s) rejected by Weaviate, e.g. {first.message}")
+                raise StorageError(f"{len(reply.errors)} {what} rejected by Weaviate, e.g. {first.message}")
 
     def refresh_ttl(self, rows: Iterable[ItemRow]) -> None:
         """Move the expiry of items with a TTL to now + their TTL."""
@@ -408,15 +569,27 @@ class StoreItems:
                     )
 
     def sweep_expired(self) -> int:
-        """Delete expired items. Returns how many."""
-        return self._delete_where(Filter.by_property("expires_at").less_or_equal(datetime.now(UTC)))
+        """Delete expired items (and their field vectors). Returns how many items."""
+        expired = Filter.by_property("expires_at").less_or_equal(datetime.now(UTC))
+        if not self.with_vectors:
+            return self._delete_where(expired)
+        total = 0
+        while True:
+            with storage_errors(f"finding expired items of {self.collection_name}"):
+                reply = self._collection.query.fetch_objects(filters=expired, limit=_PAGE, return_properties=[])
+            ids = [str(o.uuid) for o in reply.objects]
+            if not ids:
+                return total
+            self._delete_where(Filter.by_property("item_id").contains_any(ids), self._vectors)
+            total += self._delete_where(Filter.by_id().contains_any(ids))
 
-    def _delete_where(self, where: _Filters) -> int:
+    def _delete_where(self, where: _Filters, collection: Any = None) -> int:
         """Delete every match, repeating past Weaviate's per-request limit."""
+        collection = self._collection if collection is None else collection
         total = 0
         while True:
             with storage_errors(f"deleting items of {self.collection_name}"):
-                reply = self._collection.data.delete_many(where=where)
+                reply = collection.data.delete_many(where=where)
             total += int(reply.successful)
             if reply.matches == 0 or reply.successful == 0:
                 return total
