@@ -4,6 +4,7 @@
 * ``memos-integrations weaviate start``   - run the embedded server in the foreground.
 * ``memos-integrations demo``             - memorize a short conversation and recall from it.
 * ``memos-integrations serve``            - run the HTTP server (MemOS / MemnetAI APIs).
+* ``memos-integrations mcp``              - run the MCP server over stdio (memos_integrations/mcp).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from memos_integrations.config import WEAVIATE_VERSION, get_settings
-from memos_integrations.errors import MemosError
+from memos_integrations.errors import InvalidRequestError, MemosError
 
 
 def _weaviate_install(args: argparse.Namespace) -> int:
@@ -21,7 +23,7 @@ def _weaviate_install(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     started = time.monotonic()
-    path = install_binary(settings, method=args.method)
+    path = install_binary(settings, version=args.version or settings.weaviate_version, method=args.method)
     print(f"Done in {time.monotonic() - started:.1f}s. Embedded mode will run {path}")
     return 0
 
@@ -32,7 +34,7 @@ def _weaviate_start(args: argparse.Namespace) -> int:
     settings = get_settings()
     server = ensure_embedded_server(settings)
     print(
-        f"Weaviate {WEAVIATE_VERSION} listening on http://{server.host}:{server.http_port} "
+        f"Weaviate {settings.weaviate_version} listening on http://{server.host}:{server.http_port} "
         f"(gRPC {server.grpc_port}), data in {server.data_dir}. Ctrl-C stops it."
     )
     try:
@@ -57,6 +59,65 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from memos_integrations.engine import MemoryEngine
+    from memos_integrations.transfer import export_cubes
+
+    engine = MemoryEngine.from_settings(start_tasks=False)
+    try:
+        cubes = args.cube or engine.list_cubes()
+        written = export_cubes(engine, cubes, Path(args.out), include_vectors=not args.no_vectors)
+    finally:
+        engine.close()
+    print(f"Exported {written} memories of {len(cubes)} cube(s) to {args.out}")
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    import json
+
+    from memos_integrations.engine import MemoryEngine
+
+    settings = get_settings()
+    if args.action == "restore":
+        if not args.id:
+            raise InvalidRequestError("backup restore needs the backup id: memos-integrations backup restore <id>")
+        result = MemoryEngine.restore_backup(args.id, settings, backend=args.backend)
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    engine = MemoryEngine.from_settings(settings, start_tasks=False)
+    try:
+        if args.action == "create":
+            print(json.dumps(engine.create_backup(args.id or time.strftime("memos-%Y%m%d-%H%M%S"),
+                                                  backend=args.backend), ensure_ascii=False))
+        else:
+            for backup in engine.list_backups(backend=args.backend):
+                print(json.dumps(backup, ensure_ascii=False))
+    finally:
+        engine.close()
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from memos_integrations.engine import MemoryEngine
+    from memos_integrations.transfer import import_file
+
+    engine = MemoryEngine.from_settings()
+    try:
+        summary = import_file(engine, Path(args.file), fmt=args.format, user_id=args.user, mode=args.mode)
+    finally:
+        engine.close()
+    print(f"Imported {args.file}: {summary}")
+    return 0
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from memos_integrations.mcp.stdio import run_stdio
+
+    run_stdio(api_key=args.api_key, user_id=args.user_id)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="memos-integrations", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     install = wsub.add_parser("install", help=f"install the Weaviate {WEAVIATE_VERSION} server binary")
     install.add_argument("--method", choices=["auto", "download", "go"], default="auto",
                          help="auto: official download, then Go build (default)")
+    install.add_argument("--version", default=None,
+                         help=f"another server version (default MEMOS_WEAVIATE_VERSION, else {WEAVIATE_VERSION})")
     install.set_defaults(func=_weaviate_install)
     start = wsub.add_parser("start", help="run the embedded server in the foreground")
     start.set_defaults(func=_weaviate_start)
@@ -80,6 +143,37 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8001)
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=_serve)
+
+    export = sub.add_parser("export", help="write memories with their history to a JSONL file")
+    export.add_argument("--cube", action="append", help="a cube to export (repeatable; default: every cube)")
+    export.add_argument("--out", required=True, help="the JSONL file to write")
+    export.add_argument("--no-vectors", action="store_true", help="leave vectors out (re-embedded on import)")
+    export.set_defaults(func=_export)
+
+    backup = sub.add_parser("backup", help="back up / restore the store with Weaviate's backup module")
+    backup.add_argument("action", choices=["create", "restore", "list"])
+    backup.add_argument("id", nargs="?", default=None, help="backup id (create: default a timestamp; restore: required)")
+    backup.add_argument("--backend", choices=["filesystem", "s3", "gcs", "azure"], default="filesystem",
+                        help="filesystem: MEMOS_BACKUP_DIR of the embedded server (default); others need a cluster "
+                             "with that backup module")
+    backup.set_defaults(func=_backup)
+
+    imp = sub.add_parser("import", help="import memories (our export) or conversations (MemOS, MemnetAI, LoCoMo, mem0)")
+    imp.add_argument("file", help="a JSON or JSONL file")
+    imp.add_argument("--format", choices=["memories", "memos", "memnet", "locomo", "mem0"], default=None,
+                     help="default: detected from the file")
+    imp.add_argument("--user", default=None, help="store everything for this user (own cube)")
+    imp.add_argument("--mode", choices=["fast", "fine"], default="fast",
+                     help="conversations: fast (no LLM, default) or fine (needs CHAT_MODEL_LIST)")
+    imp.set_defaults(func=_import)
+
+    mcp = sub.add_parser("mcp", help="run the MCP server over stdio (embedded default, like serve)")
+    mcp.add_argument("--api-key", default=None,
+                     help="act as this MEMOS_API_KEYS key (default: $MEMOS_MCP_API_KEY; none: open)")
+    mcp.add_argument("--user-id", default=None,
+                     help="user of calls that name none (default: $MEMOS_MCP_USER_ID, the key's only user, "
+                          "or 'default' when open)")
+    mcp.set_defaults(func=_mcp)
     return parser
 
 

@@ -16,7 +16,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The one pinned Weaviate server version (embedded mode and the Go build).
-WEAVIATE_VERSION = "1.35.22"
+WEAVIATE_VERSION = "1.38.14"
 
 
 def default_data_dir() -> Path:
@@ -82,9 +82,15 @@ class Settings(BaseSettings):
     weaviate_binary_dir: Path = Field(
         default_factory=default_binary_dir, validation_alias="MEMOS_WEAVIATE_BINARY_DIR"
     )
+    #: Where the embedded server's ``backup-filesystem`` module writes backups (default
+    #: ``<MEMOS_DATA_DIR>/backups``); point it at another store's backups to restore them.
+    backup_dir: Path | None = Field(default=None, validation_alias="MEMOS_BACKUP_DIR")
     embedded_http_port: int = Field(default=8079, validation_alias="MEMOS_EMBEDDED_HTTP_PORT")
     embedded_grpc_port: int = Field(default=50060, validation_alias="MEMOS_EMBEDDED_GRPC_PORT")
     embedded_startup_timeout: float = Field(default=60.0, validation_alias="MEMOS_EMBEDDED_STARTUP_TIMEOUT")
+    #: The Weaviate server version embedded mode runs (its binary must be installed:
+    #: ``memos-integrations weaviate install --version X``); default the pinned one.
+    weaviate_version: str = Field(default=WEAVIATE_VERSION, validation_alias="MEMOS_WEAVIATE_VERSION")
 
     chat_model_list: list[ChatModelConfig] = Field(
         default_factory=list, validation_alias=AliasChoices("CHAT_MODEL_LIST", "MEMOS_CHAT_MODEL_LIST")
@@ -103,17 +109,48 @@ class Settings(BaseSettings):
     #: Minimum memory-memory similarity (the embedder's calibration, see pipeline/calibration.py)
     #: for a stored memory to be compared with a new one during reconciliation.
     reconcile_threshold: float = Field(default=0.5, ge=0.0, le=1.0, validation_alias="MEMOS_RECONCILE_THRESHOLD")
+    #: MemnetAI sync memorize answers within 200 s: the chat model gets this long, then the raw
+    #: memories stand alone and the enrichment becomes a task (``MemoryEngine.memorize_resilient``).
+    sync_model_timeout: float = Field(default=150.0, gt=0, validation_alias="MEMOS_SYNC_MODEL_TIMEOUT")
     #: Fast mode blends each turn's vector with the reply that follows it.
     contextual_vectors: bool = Field(default=True, validation_alias="MEMOS_CONTEXTUAL_VECTORS")
     contextual_weight: float = Field(default=0.3, ge=0.0, le=1.0, validation_alias="MEMOS_CONTEXTUAL_WEIGHT")
     #: A common-sense cube every recall also reads (MemnetAI's global common-sense database).
     global_common_sense_cube: str | None = Field(default=None, validation_alias="MEMOS_GLOBAL_COMMON_SENSE_CUBE")
+    #: Internet search for MemOS ``internet_search``: ``"module:attribute"`` naming a LangChain
+    #: ``BaseRetriever`` or ``BaseTool`` (or a zero-argument factory of one). None: off.
+    internet_search: str | None = Field(default=None, validation_alias="MEMOS_INTERNET_SEARCH")
     #: Forgetting curve: days for an untouched memory's impression to fall to 1/e of its height.
     base_stability_days: float = Field(default=30.0, gt=0, validation_alias="MEMOS_BASE_STABILITY_DAYS")
     task_workers: int = Field(default=2, validation_alias="MEMOS_TASK_WORKERS")
     #: Cubes kept loaded in Weaviate; least recently used ones beyond this are set INACTIVE
     #: (reactivated on their next use). 0 = never deactivate.
     max_active_cubes: int = Field(default=200, ge=0, validation_alias="MEMOS_MAX_ACTIVE_CUBES")
+
+    # reliability: deadlines, leases, retries (see the README's reliability section)
+    #: Seconds one chat-model call may take (the HTTP timeout of ``CHAT_MODEL_LIST`` models and a
+    #: hard deadline on every extraction / reconciliation call); then ``ModelUnavailableError``.
+    model_timeout: float = Field(default=60.0, gt=0, validation_alias="MEMOS_MODEL_TIMEOUT")
+    #: Chat-model calls running at once in one process; a call beyond it fails at once with
+    #: ``ModelUnavailableError`` (back-pressure: model work never holds every server thread).
+    model_max_concurrency: int = Field(default=8, ge=1, validation_alias="MEMOS_MODEL_MAX_CONCURRENCY")
+    #: Weaviate client timeouts (seconds): connecting / readiness, reads and queries, writes.
+    weaviate_init_timeout: float = Field(default=5.0, gt=0, validation_alias="MEMOS_WEAVIATE_INIT_TIMEOUT")
+    weaviate_query_timeout: float = Field(default=15.0, gt=0, validation_alias="MEMOS_WEAVIATE_QUERY_TIMEOUT")
+    weaviate_insert_timeout: float = Field(default=60.0, gt=0, validation_alias="MEMOS_WEAVIATE_INSERT_TIMEOUT")
+    #: Seconds a request waits for an unreachable Weaviate (readiness probe) before answering 503.
+    weaviate_probe_timeout: float = Field(default=2.0, gt=0, validation_alias="MEMOS_WEAVIATE_PROBE_TIMEOUT")
+    #: A task's lease (seconds, renewed while it runs): a claim not renewed for this long is re-run.
+    task_lease_seconds: float = Field(default=120.0, gt=0, validation_alias="MEMOS_TASK_LEASE_SECONDS")
+    #: Runs of a task failing transiently (model / Weaviate down) before it is marked failed.
+    task_max_attempts: int = Field(default=5, ge=1, validation_alias="MEMOS_TASK_MAX_ATTEMPTS")
+    #: Backoff of transient task failures: base * 2**(attempt-1) seconds, at most the max.
+    task_retry_base_seconds: float = Field(default=5.0, ge=0, validation_alias="MEMOS_TASK_RETRY_BASE_SECONDS")
+    task_retry_max_seconds: float = Field(default=300.0, ge=0, validation_alias="MEMOS_TASK_RETRY_MAX_SECONDS")
+    #: How often each process looks for due retries and lapsed leases.
+    task_sweep_seconds: float = Field(default=5.0, gt=0, validation_alias="MEMOS_TASK_SWEEP_SECONDS")
+    #: Seconds a graceful shutdown (SIGTERM / SIGINT) waits for in-flight requests.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, validation_alias="MEMOS_SHUTDOWN_GRACE_SECONDS")
 
     @field_validator("chat_model_list", "api_keys", "rank_weights", "relativity_range", mode="before")
     @classmethod

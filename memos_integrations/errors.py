@@ -81,6 +81,12 @@ class WeaviateUnavailableError(StorageError):
     transient = True
 
 
+class CollectionMissingError(WeaviateUnavailableError, NotFoundError):
+    """Weaviate does not know one of our collections: it is starting (schema not loaded yet) or
+    lost its data. HTTP 503 and transient, not a 404 of the caller's object (still a
+    :class:`NotFoundError` for code that creates collections and waits for them)."""
+
+
 class CubeNotFoundError(NotFoundError):
     """Weaviate has no tenant for the cube: nothing was ever stored in it (reads treat it as empty)."""
 
@@ -114,6 +120,13 @@ class ExtractionError(MemosError):
 class ModelUnavailableError(MemosError):
     """The chat model failed to answer: an error from its server, a timeout, or no answer within
     the deadline (HTTP 502). Transient: work that needs the model is retried later."""
+
+    status_code = 502
+    transient = True
+
+
+class InternetSearchError(MemosError):
+    """The configured internet search provider failed (HTTP 502)."""
 
     status_code = 502
     transient = True

@@ -59,7 +59,11 @@ def test_export_then_import_into_an_empty_store_gives_the_same_recall(weaviate_c
     summary = import_file(target, out, progress=False)
     assert (summary.format, summary.read, summary.added, summary.skipped) == ("memories", 4, 4, 0)
     for query in ("where does my sister live", "乌龙茶", "Lisbon spring"):
-        assert _ranked(target, user, query) == _ranked(source, user, query)
+        theirs, ours = _ranked(source, user, query), _ranked(target, user, query)
+        assert [i for i, _ in ours] == [i for i, _ in theirs]
+        # BM25 statistics of the source still count the replaced version of the edited memory until
+        # Weaviate compacts, so scores may differ in the 4th decimal
+        assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], abs=2e-3)
     assert target.get_memory(moved.id).change_log == source.get_memory(moved.id).change_log  # type: ignore[union-attr]
     again = import_file(target, out, progress=False)
     assert (again.added, again.skipped) == (0, 4) and target.count_memories(user, statuses=None) == 4

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from memos_integrations.domain.messages import content_text
 from memos_integrations.domain.models import MemoryRecord, MemoryType, RelationRecord
@@ -15,6 +15,54 @@ from memos_integrations.errors import InvalidRequestError
 
 DEFAULT_SESSION = "default_session"
 MAX_LIMIT = 25
+#: Deepest nesting of JSON values (``info``, message content, filters) a request may carry.
+MAX_JSON_DEPTH = 32
+
+
+def find_input_problem(value: Any, path: str = "", *, max_depth: int = MAX_JSON_DEPTH, _depth: int = 0) -> str | None:
+    """The first hard-limit violation in a JSON-like value, as a message naming the field, or None.
+
+    Checked: text (values and keys) must be valid Unicode (no lone UTF-16 surrogates such as
+    ``\\ud800``, which cannot be stored or encoded), and nesting may not be deeper than
+    ``max_depth`` levels.
+
+    >>> find_input_problem({"info": {"a": "\\ud800"}})
+    "field 'info.a' contains a lone UTF-16 surrogate (U+D800); send valid Unicode text"
+    """
+    where = path or "body"
+    if isinstance(value, str):
+        bad = next((ch for ch in value if "\ud800" <= ch <= "\udfff"), None)
+        if bad is not None:
+            return f"field '{where}' contains a lone UTF-16 surrogate (U+{ord(bad):04X}); send valid Unicode text"
+        return None
+    if _depth >= max_depth and isinstance(value, dict | list | tuple) and value:
+        return f"field '{where}' is nested deeper than {max_depth} levels"
+    if isinstance(value, BaseModel):
+        fields = {**value.__dict__, **(value.__pydantic_extra__ or {})}
+        value = {k: v for k, v in fields.items() if v is not None}
+        _depth -= 1  # a model is a level of its own JSON, not an extra one
+    if isinstance(value, dict):
+        for key, item in value.items():
+            key_text = str(key).encode("utf-8", "backslashreplace").decode("utf-8")  # printable path
+            problem = find_input_problem(str(key), f"{path}.{key_text}" if path else key_text, max_depth=max_depth,
+                                         _depth=_depth + 1)
+            problem = problem or find_input_problem(item, f"{path}.{key_text}" if path else key_text,
+                                                    max_depth=max_depth, _depth=_depth + 1)
+            if problem:
+                return problem
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            problem = find_input_problem(item, f"{path}[{index}]", max_depth=max_depth, _depth=_depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+def _checked(model: BaseModel) -> None:
+    """Raise ``ValueError`` (a 422 naming the field) on surrogates or too deep nesting."""
+    problem = find_input_problem(model)
+    if problem:
+        raise ValueError(problem)
 
 
 class ChatMessage(BaseModel):
@@ -65,6 +113,14 @@ class MemorizeRequest(BaseModel):
     tools: list[dict[str, Any]] | None = None
     idempotency_key: str | None = None
     memory_type: MemoryType | None = None  # force a type (e.g. KnowledgeMemory for common sense)
+
+    @model_validator(mode="after")
+    def _hard_limits(self) -> MemorizeRequest:
+        for index, message in enumerate(self.messages):
+            if not message.text.strip() and not message.tool_calls:
+                raise ValueError(f"messages[{index}].content is empty: every message needs text (or tool_calls)")
+        _checked(self)
+        return self
 
     @property
     def writable_cube_ids(self) -> list[str]:
@@ -215,6 +271,11 @@ class RecallRequest(RecallOptions):
     query: str = Field(min_length=1, max_length=60_000)
     user_id: str = Field(min_length=1, max_length=256)
     chat_history: list[ChatMessage] | None = None
+
+    @model_validator(mode="after")
+    def _hard_limits(self) -> RecallRequest:
+        _checked(self)
+        return self
 
     @property
     def readable_cube_ids(self) -> list[str]:

@@ -61,9 +61,9 @@ def serve(host: str = "127.0.0.1", port: int = 8001, workers: int = 1, *, settin
         print(f"memos-integrations: no MEMOS_API_KEYS set; the API is open on loopback only ({host}:{port})")
     server = None
     if settings.embedded:
-        from memos_integrations.storage.embedded import ensure_embedded_server
+        from memos_integrations.engine import MemoryEngine
 
-        server = ensure_embedded_server(settings)  # workers attach to this one
+        server = MemoryEngine.start_embedded_server(settings)  # workers attach to this one
         server.watch()  # restart it if its process dies
         print(f"memos-integrations: Weaviate (embedded) on http://{server.host}:{server.http_port}")
     # uvicorn re-raises the signal it caught once it has shut down; with a Python handler in place

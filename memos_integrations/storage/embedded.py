@@ -12,25 +12,32 @@ import atexit
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Final
 
+import grpc
 import httpx
 import weaviate
 from weaviate import WeaviateClient
-from weaviate.classes.init import AdditionalConfig, Timeout
+from weaviate.classes.init import AdditionalConfig, GrpcConfig, Timeout
 from weaviate.embedded import EmbeddedOptions, EmbeddedV4
+from weaviate.exceptions import WeaviateRetryError
+from weaviate.retry import _Retry as _ClientRetry
 
 from memos_integrations.config import WEAVIATE_VERSION, Settings
 from memos_integrations.errors import WeaviateInstallError, WeaviateUnavailableError
@@ -55,11 +62,12 @@ def runtime_dir(binary_dir: Path, version: str = WEAVIATE_VERSION) -> Path:
     return Path(binary_dir) / f"weaviate-v{version}-runtime"
 
 
-def server_environment(data_dir: Path) -> dict[str, str]:
+def server_environment(data_dir: Path, backup_dir: Path | None = None) -> dict[str, str]:
     """Environment of the embedded server: Chinese tokenizer on, no vectorizer modules, loopback."""
     return {
         "PERSISTENCE_DATA_PATH": str(data_dir),
-        "ENABLE_MODULES": "",
+        "ENABLE_MODULES": "backup-filesystem",
+        "BACKUP_FILESYSTEM_PATH": str(backup_dir or data_dir.parent / "backups"),
         "DEFAULT_VECTORIZER_MODULE": "none",
         "ENABLE_TOKENIZER_GSE_CH": "true",
         "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
@@ -71,10 +79,6 @@ def server_environment(data_dir: Path) -> dict[str, str]:
         "LIMIT_RESOURCES": "true",
         "PERSISTENCE_LSM_ACCESS_STRATEGY": "pread",
         "QUERY_DEFAULTS_LIMIT": "25",
-        # BlockMax WAND (the 1.35 default) drops documents that match a rare query term when a very
-        # common one (e.g. the speaker name on every raw memory) is in the query; the classic
-        # searchable index ranks BM25 correctly.
-        "USE_INVERTED_SEARCHABLE": "false",
     }
 
 
@@ -221,6 +225,29 @@ def _listening(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def _load_prctl() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+#: libc's prctl, resolved before any fork (the child may not import or take locks).
+_PRCTL: Final = _load_prctl()
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def _die_with_parent() -> None:
+    """In the Weaviate child (Linux): get SIGTERM when the process that started it dies, even by
+    kill -9, so a killed server never leaves an orphaned Weaviate holding the data dir."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+
+
 class _Embedded(EmbeddedV4):
     """weaviate-client's embedded runner: same binary path and ports, our environment, a working
     directory that holds the Chinese dictionary, and a configurable start-up wait."""
@@ -228,6 +255,18 @@ class _Embedded(EmbeddedV4):
     startup_timeout: float = 60.0
 
     def start(self) -> None:
+        """Start the server; a port still held for a moment (a server killed just before, or a
+        client's ephemeral port) is retried a few times before giving up."""
+        for attempt in range(5):
+            try:
+                self._start_once()
+                return
+            except WeaviateUnavailableError as exc:
+                if attempt == 4 or "address already in use" not in str(exc):
+                    raise
+                time.sleep(1.0 + attempt)
+
+    def _start_once(self) -> None:
         if self.is_listening():
             raise WeaviateUnavailableError(
                 f"port {self.options.port} or {self.grpc_port} is already in use by another process; "
@@ -266,9 +305,24 @@ class _Embedded(EmbeddedV4):
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl (no locks, no imports)
         )
         log.close()
         self.wait_till_listening()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM the server and wait for it to flush; SIGKILL it after ``timeout`` seconds."""
+        process = self.process
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        self.process = None
 
     def wait_till_listening(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -276,9 +330,15 @@ class _Embedded(EmbeddedV4):
             if self.is_listening():
                 return
             if self.process is not None and self.process.poll() is not None:
+                log_path = getattr(self, "log_path", None)
+                tail = ""
+                if log_path is not None:
+                    with contextlib.suppress(OSError):
+                        tail = Path(log_path).read_text(errors="replace")[-400:]
                 raise WeaviateUnavailableError(
                     f"the embedded Weaviate server exited with code {self.process.returncode}; "
-                    f"its log: {getattr(self, 'log_path', 'stderr')}"
+                    f"its log: {log_path or 'stderr'}"
+                    + (" (address already in use)" if "address already in use" in tail else "")
                 )
             time.sleep(0.1)
         raise WeaviateUnavailableError(
@@ -294,8 +354,59 @@ class EmbeddedServer:
     grpc_port: int
     data_dir: Path
     runner: _Embedded | None = None  # set only in the process that started it
+    restarts: int = 0
+    _watcher: threading.Thread | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def owned(self) -> bool:
+        """True in the process that started the server (only it restarts and stops it)."""
+        return self.runner is not None
+
+    @property
+    def pid(self) -> int | None:
+        process = getattr(self.runner, "process", None)
+        return None if process is None else int(process.pid)
+
+    def alive(self) -> bool:
+        """The server process we own is running (True for a server another process owns)."""
+        process = getattr(self.runner, "process", None)
+        return process is None or process.poll() is None
+
+    def restart_if_dead(self) -> bool:
+        """Start the server again if the process we own has exited (kill -9, crash): same ports,
+        same data. Returns True when it was restarted."""
+        runner = self.runner
+        if runner is None or self._stopping.is_set() or self.alive():
+            return False
+        with _servers_lock:
+            if self._stopping.is_set() or self.alive():
+                return False
+            code = runner.process.returncode if runner.process is not None else None
+            logging.getLogger(__name__).warning("the embedded Weaviate (pid %s) exited with %s; restarting it",
+                                                self.pid, code)
+            runner.start()
+            self.restarts += 1
+        _wait_ready(self.host, self.http_port, runner.startup_timeout)
+        return True
+
+    def watch(self, interval: float = 0.5) -> None:
+        """Restart the server whenever its process exits (a daemon thread; until :meth:`stop`)."""
+        if self.runner is None or self._watcher is not None:
+            return
+
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                try:
+                    self.restart_if_dead()
+                except Exception:
+                    logging.getLogger(__name__).exception("restarting the embedded Weaviate failed")
+
+        self._watcher = threading.Thread(target=loop, name="memos-weaviate-watch", daemon=True)
+        self._watcher.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
@@ -332,20 +443,20 @@ def ensure_embedded_server(settings: Settings) -> EmbeddedServer:
             if _listening(host, settings.embedded_http_port) and _listening(host, settings.embedded_grpc_port):
                 server = EmbeddedServer(host, settings.embedded_http_port, settings.embedded_grpc_port, data_dir)
             else:
-                target = binary_path(settings.weaviate_binary_dir)
+                target = binary_path(settings.weaviate_binary_dir, settings.weaviate_version)
                 if not target.exists():
                     raise WeaviateUnavailableError(
-                        f"the Weaviate {WEAVIATE_VERSION} server binary is not installed ({target}). "
+                        f"the Weaviate {settings.weaviate_version} server binary is not installed ({target}). "
                         "Run `memos-integrations weaviate install` first, or set WEAVIATE_URL."
                     )
                 options = EmbeddedOptions(
                     persistence_data_path=str(data_dir),
                     binary_path=str(settings.weaviate_binary_dir),
-                    version=WEAVIATE_VERSION,
+                    version=settings.weaviate_version,
                     port=settings.embedded_http_port,
                     hostname=host,
                     grpc_port=settings.embedded_grpc_port,
-                    additional_env_vars=server_environment(data_dir),
+                    additional_env_vars=server_environment(data_dir, settings.backup_dir),
                 )
                 runner = _Embedded(options)
                 runner.startup_timeout = settings.embedded_startup_timeout
@@ -371,9 +482,50 @@ def _wait_ready(host: str, port: int, timeout: float) -> None:
         time.sleep(0.1)
 
 
+class _BoundedRetry(_ClientRetry):
+    """weaviate-client's retry of gRPC calls answered UNAVAILABLE, with a bounded wait.
+
+    The client retries such calls 5 times with 1, 2, 4, 8, 16 and 32 s pauses (63 s) before it
+    gives up, so every request blocks for a minute when Weaviate is down. We retry a few times
+    within :data:`RETRY_BUDGET` seconds instead (enough to ride over a reconnect), then let the
+    error through as :class:`~memos_integrations.errors.WeaviateUnavailableError`.
+    """
+
+    PAUSES: Final = (0.1, 0.3, 0.6)
+
+    def with_exponential_backoff(self, count: int, error: str, f: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+                raise
+            if count >= len(self.PAUSES):
+                raise WeaviateRetryError(str(exc), count) from exc
+            time.sleep(self.PAUSES[count])
+            return self.with_exponential_backoff(count + 1, error, f, *args, **kwargs)
+
+
+def install_bounded_retry() -> None:
+    """Replace weaviate-client's 63 s gRPC retry with :class:`_BoundedRetry` (idempotent)."""
+    from weaviate.connect import v4 as connect_v4
+
+    connect_v4._Retry = _BoundedRetry  # type: ignore[misc]
+
+
+def client_timeouts(settings: Settings) -> Timeout:
+    """Client timeouts sized per operation (``MEMOS_WEAVIATE_*_TIMEOUT``)."""
+    return Timeout(init=settings.weaviate_init_timeout, query=settings.weaviate_query_timeout,
+                   insert=settings.weaviate_insert_timeout)
+
+
 def connect(settings: Settings) -> WeaviateClient:
     """A connected client: to ``WEAVIATE_URL`` when set, else to the embedded server."""
-    config = AdditionalConfig(timeout=Timeout(init=30, query=60, insert=120))
+    install_bounded_retry()
+    # reconnect to a restarted server within a second (gRPC's default backoff grows to 120 s)
+    channel = GrpcConfig(channel_options=[("grpc.initial_reconnect_backoff_ms", 200),
+                                          ("grpc.min_reconnect_backoff_ms", 200),
+                                          ("grpc.max_reconnect_backoff_ms", 1000)])
+    config = AdditionalConfig(timeout=client_timeouts(settings), grpc_config=channel)
     try:
         if settings.weaviate_url:
             from urllib.parse import urlparse

@@ -8,6 +8,8 @@
 * ``<prefix>Meta``     the schema version (and the lease of a running migration).
 * ``<prefix>StoreItem`` multi-tenant (tenant = scope): the items of the LangGraph ``WeaviateStore``
   (:func:`store_item_spec`; created by that store's ``setup()``, not by ``MemoryStore.setup()``).
+* ``<prefix>StoreItemVector`` multi-tenant (same tenants): one object per embedded field text of a
+  store item (:func:`store_item_vector_spec`; created by ``setup()`` of a store with an index).
 
 Cubes become tenant names with :func:`tenant_name`.
 """
@@ -39,6 +41,8 @@ META = "Meta"
 RESOURCE = "Resource"
 #: The LangGraph store's collection suffix.
 STORE_ITEM = "StoreItem"
+#: The LangGraph store's field vectors (one object per embedded field text of an item).
+STORE_ITEM_VECTOR = "StoreItemVector"
 
 
 def tenant_name(cube_id: str) -> str:
@@ -228,9 +232,11 @@ def store_item_spec() -> dict[str, Any]:
     """``client.collections.create`` arguments of the ``<prefix>StoreItem`` collection.
 
     One object per LangGraph item: ``namespace`` (labels joined by "."), ``ns_prefixes`` (every
-    prefix, for prefix search), ``key``, the indexed ``text`` (BM25) and our vector, the value as
-    JSON, ``eq_kv`` (``key=<canonical JSON>`` of top-level values, for exact-match filters) and
-    the TTL clock.
+    prefix, for prefix search), ``key``, the indexed ``text`` (BM25 when the store has no
+    embeddings), the value as JSON, ``eq_kv`` (``key=<canonical JSON>`` of top-level values, for
+    exact-match filters) and the TTL clock. The vectors live in ``<prefix>StoreItemVector``
+    (:func:`store_item_vector_spec`), one per embedded field; an item object carries a vector only
+    when written before that collection existed (``StoreItems.setup`` copies it over).
     """
 
     def text(name: str, tokenization: Tokenization = Tokenization.FIELD, searchable: bool = False) -> Property:
@@ -262,4 +268,34 @@ def store_item_spec() -> dict[str, Any]:
             enabled=True, auto_tenant_creation=True, auto_tenant_activation=True
         ),
         "inverted_index_config": Configure.inverted_index(index_null_state=True, index_timestamps=False),
+    }
+
+
+def store_item_vector_spec() -> dict[str, Any]:
+    """``client.collections.create`` arguments of the ``<prefix>StoreItemVector`` collection.
+
+    One object per embedded text of a LangGraph item (each ``IndexConfig`` field path, each array
+    element: LangGraph embeds them separately and ranks an item by its best match): ``item_id``
+    (the ``StoreItem`` object id), ``path`` (``"title"``, ``"tags.1"``), the field ``text`` (BM25
+    candidates), ``ns_prefixes`` and ``eq_kv`` (copies of the item's, so namespace and exact-match
+    filters narrow the vector search itself) and our vector (cosine distance, HNSW).
+    """
+    return {
+        "properties": [
+            Property(name="item_id", data_type=DataType.TEXT, tokenization=Tokenization.FIELD,
+                     index_filterable=True, index_searchable=False),
+            Property(name="path", data_type=DataType.TEXT, tokenization=Tokenization.FIELD,
+                     index_filterable=True, index_searchable=False),
+            Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD,
+                     index_filterable=False, index_searchable=True),
+            Property(name="ns_prefixes", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD,
+                     index_filterable=True, index_searchable=False),
+            Property(name="eq_kv", data_type=DataType.TEXT_ARRAY, tokenization=Tokenization.FIELD,
+                     index_filterable=True, index_searchable=False),
+        ],
+        "vector_config": Configure.Vectors.self_provided(vector_index_config=Configure.VectorIndex.hnsw()),
+        "multi_tenancy_config": Configure.multi_tenancy(
+            enabled=True, auto_tenant_creation=True, auto_tenant_activation=True
+        ),
+        "inverted_index_config": Configure.inverted_index(index_null_state=False, index_timestamps=False),
     }

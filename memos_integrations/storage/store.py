@@ -19,8 +19,9 @@ import builtins
 import logging
 import time
 import uuid as uuidlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from weaviate import WeaviateClient
@@ -46,6 +47,7 @@ from memos_integrations.errors import (
     StorageRejectedError,
 )
 from memos_integrations.storage import embedded
+from memos_integrations.storage.backups import Backups
 from memos_integrations.storage.errors import storage_errors
 from memos_integrations.storage.memories import BatchResult, Memories
 from memos_integrations.storage.memory_search import MemorySearch, SearchMode
@@ -113,6 +115,7 @@ class MemoryStore:
         self._zh_tokenization = zh_tokenization
         self._owns_client = owns_client
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="memos-store")
+        self._probe_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memos-probe")
         collections = client.collections
         #: Weaviate collections (tests and migrations read them directly).
         self.memories = collections.use(f"{prefix}{MEMORY}")
@@ -285,6 +288,10 @@ class MemoryStore:
         """The memories that exist (in ``cube_ids`` when given), in the order asked."""
         return self._memories.get_many(memory_ids, cube_ids)
 
+    def iter_memories(self, cube_id: str, *, include_vector: bool = True) -> Iterator[MemoryRecord]:
+        """Every memory of a cube, any status (a cursor; for export)."""
+        return self._memories.iterate(cube_id, include_vector=include_vector)
+
     def list(
         self,
         cube_id: str,
@@ -415,6 +422,24 @@ class MemoryStore:
     # ----------------------------------------------------------------------------------------
     # tasks
 
+    def ready(self, timeout: float = 2.0) -> str | None:
+        """Probe Weaviate's readiness within ``timeout`` seconds: None when ready, else why not
+        (a hung server cannot hold the caller longer than ``timeout``)."""
+        def probe() -> bool:  # REST and gRPC: "ready" means queries work
+            if not self.client.is_ready():
+                return False
+            with storage_errors("readiness probe"):
+                self.meta.query.fetch_objects(limit=1)
+            return True
+
+        future = self._probe_pool.submit(probe)
+        try:
+            return None if future.result(timeout=timeout) else "Weaviate is not ready (starting, or unreachable)"
+        except FutureTimeout:
+            return f"Weaviate did not answer its readiness probe within {timeout:g}s"
+        except Exception as exc:  # noqa: BLE001 - any failure of the probe means "not ready"
+            return f"Weaviate is unreachable: {type(exc).__name__}: {exc}"
+
     def put_task(self, task: TaskRecord) -> None:
         self._tasks.put(task)
 
@@ -444,3 +469,20 @@ class MemoryStore:
 
     def release_resource(self, kind: str, resource_id: str) -> bool:
         return self._resources.release(kind, resource_id)
+
+    def update_resource_meta(self, kind: str, resource_id: str, meta: dict[str, Any],
+                             name: str | None = None) -> ResourceRecord:
+        """Replace the ``meta`` (and ``name``) of an owned resource; see :meth:`.resources.Resources.update_meta`.
+
+        Raises:
+            NotFoundError: nobody owns this resource.
+        """
+        return self._resources.update_meta(kind, resource_id, meta, name)
+
+    # ----------------------------------------------------------------------------------------
+    # backups (Weaviate's backup module)
+
+    @property
+    def backups(self) -> Backups:
+        """Create / restore / list backups of this store's collections (see :mod:`.backups`)."""
+        return Backups(self.client, self.prefix)
