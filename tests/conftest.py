@@ -83,6 +83,8 @@ def hash_engine(weaviate_client):  # type: ignore[no-untyped-def]
 # an OpenAI-compatible stub chat model (fake LLM) on another port.
 
 
+from typing import Self
+
 from starlette.requests import Request as StubRequest
 
 
@@ -104,7 +106,7 @@ class _ThreadedUvicorn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> _ThreadedUvicorn:
+    def __enter__(self) -> Self:
         import time
 
         self.thread.start()

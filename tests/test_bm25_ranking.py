@@ -15,8 +15,7 @@ from typing import Any
 from memos_integrations.domain.models import MemoryRecord
 from memos_integrations.storage.store import MemoryStore
 
-FILLER = ("went hiking painted a picture talked about work visited family watched a movie cooked dinner "
-          "read a book played guitar took photos went running planted flowers").split()
+FILLER = ["went", "hiking", "painted", "a", "picture", "talked", "about", "work", "visited", "family", "watched", "a", "movie", "cooked", "dinner", "read", "a", "book", "played", "guitar", "took", "photos", "went", "running", "planted", "flowers"]
 
 
 def test_rare_terms_outrank_a_term_every_memory_shares(weaviate_client: Any) -> None:

@@ -354,6 +354,15 @@ def test_dream_turns_raw_into_fine_and_resolves_the_conflict_fake_llm(memnet_env
     assert "now: I moved to Shanghai" in prompt
     plain = data(client.recall(agent, "Where do I live? Beijing or Shanghai", namespace=ns))
     assert "I live in Beijing" not in texts(plain) and "I moved to Shanghai" in texts(plain)
+    # the same data on MemOS search
+    found = httpx.post(f"{memnet_env.url}/product/search", headers={"Authorization": "Token key-bob"}, timeout=60,
+                       json={"user_id": agent, "readable_cube_ids": [f"{agent}__{ns}"], "relativity": 0,
+                             "query": "Where do I live? Beijing or Shanghai", "include_linked_new_from_invalid": True})
+    assert found.status_code == 200, found.text
+    items = {m["memory"]: m for b in found.json()["data"]["text_mem"] for m in b["memories"]}
+    assert items["I live in Beijing"]["metadata"]["status"] == "invalid"
+    assert items["I live in Beijing"]["metadata"]["superseded_by"] == items["I moved to Shanghai"]["id"]
+    assert "(moved from Beijing to Shanghai)" in found.json()["data"]["memory_prompt"]
 
 
 def wait_failed(client: MemNetAIClient, task_id: str) -> dict[str, Any]:

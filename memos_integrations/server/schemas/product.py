@@ -44,6 +44,7 @@ RECALL_FIELDS: dict[str, str] = {
     "filter": "filter",
     "character": "character",
     "language": "language",
+    "include_linked_new_from_invalid": "include_linked_new_from_invalid",
 }
 
 
@@ -68,6 +69,10 @@ class APISearchRequest(_RecallBody):
     tool_mem_top_k: int = Field(default=6, ge=0, le=MAX_LIMIT)
     include_skill_memory: bool = True
     skill_mem_top_k: int = Field(default=3, ge=0, le=MAX_LIMIT)
+    #: Extension (MemnetAI's isIncludeLinkedNewMemoriesFromInvalid): also return the outdated
+    #: memories that matched, each right after the newer one it links to (status invalid,
+    #: ``superseded_by``, ``change_log``), and say what changed in the memoryPrompt.
+    include_linked_new_from_invalid: bool = False
     context_format: str = "memory"
     filter: dict[str, Any] | None = None
     internet_search: bool = False
