@@ -148,25 +148,36 @@ class TaskRunner:
     def submit(self, task: TaskRecord) -> TaskRecord:
         """Record the task and queue it. The same user's open or completed task with the same
         idempotency key is returned instead (client retries do not duplicate work); a failed or
-        cancelled one is queued again. Keys never match another user's task."""
+        cancelled one is queued again. Keys never match another user's task.
+
+        The look-up and the write happen under the claim lock (threads of this process, then
+        processes of this host), so identical submissions at the same moment record one task and
+        a late one never turns a finished task back into a waiting one.
+        """
         if task.idempotency_key:
             task.id = task_id_for(task.user_id, task.idempotency_key)
-            existing = self.store.get_task(task.id)
-            if existing is None:  # records written before ids were derived from the key
-                older = self.store.find_tasks(user_id=task.user_id, idempotency_key=task.idempotency_key, limit=5)
-                existing = next((t for t in older if t.status in (*OPEN_STATES, TaskStatus.COMPLETED)), None)
-            if existing is not None and existing.user_id == task.user_id:
-                if existing.status in OPEN_STATES:
-                    self._queue(existing.id)  # harmless if someone runs it: the claim decides
-                    return existing
-                if existing.status is TaskStatus.COMPLETED:
-                    return existing
-                task.attempts = existing.attempts
-                task.created_at = existing.created_at
-        task.status = TaskStatus.WAITING
-        task.error = ""
-        task.lease = {}
-        self.store.put_task(task)
+        with self._claiming():
+            if task.idempotency_key:
+                existing = self.store.get_task(task.id)
+                if existing is None:  # records written before ids were derived from the key
+                    older = self.store.find_tasks(user_id=task.user_id, idempotency_key=task.idempotency_key,
+                                                  limit=5)
+                    existing = next((t for t in older if t.status in (*OPEN_STATES, TaskStatus.COMPLETED)), None)
+                if existing is not None and existing.user_id == task.user_id:
+                    if existing.status in OPEN_STATES or existing.status is TaskStatus.COMPLETED:
+                        found = existing
+                    else:
+                        found = None
+                        task.attempts = existing.attempts
+                        task.created_at = existing.created_at
+                    if found is not None:
+                        if found.status in OPEN_STATES:
+                            self._queue(found.id)  # harmless if someone runs it: the claim decides
+                        return found
+            task.status = TaskStatus.WAITING
+            task.error = ""
+            task.lease = {}
+            self.store.put_task(task)
         self._queue(task.id)
         return task
 
