@@ -836,8 +836,10 @@ class MemoryEngine:
 
     def delete_memories(self, memory_ids: Sequence[str], cube_ids: Sequence[str] | None = None) -> int:
         """Delete memories by id (only those in ``cube_ids`` when given); returns how many."""
-        allowed = [m for m in memory_ids if cube_ids is None or self.store.cube_of(m) in cube_ids]
-        return self.store.delete(allowed)
+        if cube_ids is None:
+            return self.store.delete(memory_ids)
+        cubes = self.store.cubes_of(memory_ids)
+        return self.store.delete([m for m in memory_ids if cubes.get(m) in cube_ids])
 
     def delete_where(self, cube_ids: Sequence[str] | None, filter: dict[str, Any] | None = None, *,
                      user_id: str | None = None) -> int:

@@ -309,7 +309,7 @@ class Memories:
         if cube_id is not None:
             by_tenant[tenant_name(cube_id)] = wanted
         else:
-            for memory_id, cube in self._cubes_of(wanted).items():
+            for memory_id, cube in self.cubes_of(wanted).items():
                 by_tenant.setdefault(tenant_name(cube), []).append(memory_id)
         deleted = 0
         for tenant, ids in by_tenant.items():
@@ -373,7 +373,7 @@ class Memories:
             obj = self.index.query.fetch_object_by_id(memory_id)
         return None if obj is None else str(obj.properties["cube_id"])
 
-    def _cubes_of(self, memory_ids: Sequence[str]) -> dict[str, str]:
+    def cubes_of(self, memory_ids: Sequence[str]) -> dict[str, str]:
         """Memory id -> cube id, for the ids the index knows."""
         found: dict[str, str] = {}
         for chunk in _chunks([m for m in memory_ids if is_uuid(m)]):
@@ -398,7 +398,7 @@ class Memories:
 
     def get_many(self, memory_ids: Sequence[str], cube_ids: Sequence[str] | None = None) -> builtins.list[MemoryRecord]:
         """The memories that exist (in ``cube_ids`` when given), in the order asked."""
-        cubes = self._cubes_of(builtins.list(dict.fromkeys(str(m) for m in memory_ids)))
+        cubes = self.cubes_of(builtins.list(dict.fromkeys(str(m) for m in memory_ids)))
         by_cube: dict[str, builtins.list[str]] = {}
         for memory_id, cube in cubes.items():
             if cube_ids is None or cube in cube_ids:

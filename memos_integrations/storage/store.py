@@ -277,6 +277,10 @@ class MemoryStore:
         """The cube a memory is stored in, or ``None``."""
         return self._memories.cube_of(memory_id)
 
+    def cubes_of(self, memory_ids: Sequence[str]) -> dict[str, str]:
+        """Memory id -> cube id for the ids that exist (one index read per 1,000 ids)."""
+        return self._memories.cubes_of(memory_ids)
+
     def get(
         self, memory_id: str, cube_ids: Sequence[str] | None = None, *, user_id: str | None = None,
         include_vector: bool = False,
