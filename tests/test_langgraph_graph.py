@@ -320,3 +320,40 @@ def test_sync_only_and_async_only_backends_fake_llm(hash_engine: MemoryEngine) -
     assert "British Shorthair" in str(model.calls[-1][0].content)
     with pytest.raises(ConfigurationError, match="ainvoke"):
         async_graph.invoke({"messages": [("user", QUESTION)]}, _config(user, "c"))
+
+
+def _runs_by_name(run: Any, out: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    out.setdefault(run.name, []).append(run)
+    for child in run.child_runs:
+        _runs_by_name(child, out)
+    return out
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_tracing_names_the_steps_with_cube_and_counts_fake_llm(hash_engine: MemoryEngine, use_async: bool) -> None:
+    """A LangChain tracer (the run collector LangSmith's tracer shares its base with) sees the
+    graph's recall/inject/generate/memorize runs by name, with the cube and counts as metadata."""
+    from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
+
+    model = RecordingChatModel(messages=iter(["Noted!", "Tuanzi is a British Shorthair."]))
+    graph = build_memory_graph(hash_engine, model, memorize_sync=True)
+    user = _user()
+    graph.invoke({"messages": [HumanMessage(FACT)]}, _config(user, "thread-1"))
+
+    collector = RunCollectorCallbackHandler()
+    config = {**_config(user, "thread-2"), "callbacks": [collector]}
+    question = {"messages": [HumanMessage(QUESTION)]}
+    asyncio.run(graph.ainvoke(question, config)) if use_async else graph.invoke(question, config)
+
+    runs = _runs_by_name(collector.traced_runs[0], {})
+    for step in ("recall", "inject", "generate", "memorize"):
+        assert step in runs, f"no run named {step}: {sorted(runs)}"
+    recall = runs["recall"][0].metadata
+    assert recall["memos.cube_ids"] == [user] and recall["memos.user_id"] == user
+    assert recall["memos.recalled"] >= 1 and recall["memos.memory_prompt_chars"] > 0
+    assert recall["langgraph_node"] == "recall"  # the node's own run, not only an inner one
+    assert runs["inject"][0].metadata["memos.injected"] == recall["memos.recalled"]
+    assert runs["generate"][0].metadata["memos.model_messages"] >= 2
+    memorize = runs["memorize"][0].metadata
+    assert memorize["memos.cube_ids"] == [user] and memorize["memos.messages"] == 2
+    assert memorize["memos.memories_written"] == 2 and memorize["memos.sync"] is True

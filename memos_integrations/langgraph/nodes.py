@@ -73,6 +73,7 @@ from memos_integrations.integrations import (
     require_user,
 )
 from memos_integrations.langchain.messages import as_chat_messages, inject_messages
+from memos_integrations.langgraph.tracing import annotate_run
 from memos_integrations.pipeline.prompts import build_memory_prompt
 
 MAX_QUERY_CHARS = 60_000
@@ -310,14 +311,27 @@ class MemoryNodes:
             update["recall_result"] = result
         return update
 
+    @staticmethod
+    def _trace_recall(config: RunnableConfig | None, request: RecallRequest | None, update: dict[str, Any]) -> None:
+        if request is None:
+            annotate_run(config, recalled=0, skipped="no user message")
+            return
+        annotate_run(config, user_id=request.user_id, cube_ids=request.readable_cube_ids, mode=request.mode,
+                     recalled=len(update.get("recalled_memory_ids") or []),
+                     memory_prompt_chars=len(update.get("memory_prompt") or ""))
+
     def recall(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         """Recall memories for the latest user message."""
         request = self._recall_request(state, config)
-        return self._recall_update(backend_recall(self.backend, request) if request else None, state, config)
+        update = self._recall_update(backend_recall(self.backend, request) if request else None, state, config)
+        self._trace_recall(config, request, update)
+        return update
 
     async def arecall(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         request = self._recall_request(state, config)
-        return self._recall_update(await backend_arecall(self.backend, request) if request else None, state, config)
+        update = self._recall_update(await backend_arecall(self.backend, request) if request else None, state, config)
+        self._trace_recall(config, request, update)
+        return update
 
     # -- inject ---------------------------------------------------------------------------------
 
@@ -326,8 +340,10 @@ class MemoryNodes:
         model input of each ``generate`` call (:func:`inject_messages`), never to the stored
         messages, so the reminder lives for this turn's model calls only."""
         prompt = state.get("memory_prompt") or ""
-        language = state.get("memory_language") or "en"
-        return {"memory_prompt": prompt, "memory_language": "zh" if language == "zh" else "en"}
+        language = "zh" if (state.get("memory_language") or "en") == "zh" else "en"
+        annotate_run(config, injected=len(state.get("recalled_memory_ids") or []) if prompt else 0,
+                     memory_prompt_chars=len(prompt), language=language)
+        return {"memory_prompt": prompt, "memory_language": language}
 
     async def ainject(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         return self.inject(state, config)
@@ -364,11 +380,13 @@ class MemoryNodes:
         """Call the chat model (or agent) with the memory-injected messages."""
         model = self._require_model(state, config)
         sent = self.model_input(state, config)
+        annotate_run(config, model_messages=len(sent), memory_prompt_chars=len(state.get("memory_prompt") or ""))
         return self._generated(sent, model.invoke(self._agent_input(sent), config))
 
     async def agenerate(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         model = self._require_model(state, config)
         sent = self.model_input(state, config)
+        annotate_run(config, model_messages=len(sent), memory_prompt_chars=len(state.get("memory_prompt") or ""))
         return self._generated(sent, await model.ainvoke(self._agent_input(sent), config))
 
     # -- memorize -------------------------------------------------------------------------------
@@ -414,20 +432,35 @@ class MemoryNodes:
     def _memorize_update(result: MemorizeResult | None) -> dict[str, Any]:
         return {"memorize_task_id": result.task_id if result else None}
 
+    @staticmethod
+    def _trace_memorize(config: RunnableConfig | None, request: MemorizeRequest | None, sync: bool,
+                        result: MemorizeResult | None) -> None:
+        if request is None:
+            annotate_run(config, messages=0, skipped="nothing to write")
+            return
+        annotate_run(config, user_id=request.user_id, cube_ids=request.writable_cube_ids, mode=request.mode,
+                     sync=sync, messages=len(request.messages),
+                     memories_written=len(result.memories) if result else None,
+                     task_id=result.task_id if result else None, status=result.status if result else None)
+
     def memorize(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         """Write the turn back (a durable background task unless ``memorize_sync``)."""
         request, sync = self._memorize_request(state, config)
         try:
-            return self._memorize_update(backend_memorize(self.backend, request, sync=sync) if request else None)
+            result = backend_memorize(self.backend, request, sync=sync) if request else None
         except Exception as exc:  # noqa: BLE001 - re-raised unless memorize_errors='log'
             return self._memorize_failed(state, config, exc)
+        self._trace_memorize(config, request, sync, result)
+        return self._memorize_update(result)
 
     async def amemorize(self, state: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
         request, sync = self._memorize_request(state, config)
         try:
-            return self._memorize_update(await backend_amemorize(self.backend, request, sync=sync) if request else None)
+            result = await backend_amemorize(self.backend, request, sync=sync) if request else None
         except Exception as exc:  # noqa: BLE001 - re-raised unless memorize_errors='log'
             return self._memorize_failed(state, config, exc)
+        self._trace_memorize(config, request, sync, result)
+        return self._memorize_update(result)
 
     # -- as LangGraph nodes (sync + async in one runnable) ---------------------------------------
 
