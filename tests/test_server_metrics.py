@@ -55,3 +55,42 @@ def test_metrics_after_requests_and_request_ids(server_env: Any) -> None:
     assert _value(text, "memos_operation_seconds_count", operation="recall") >= 2
     for status in ("waiting", "in_progress", "failed"):
         assert _value(text, "memos_tasks", status=status) >= 0
+
+
+def test_structured_json_log_line_per_request_with_request_id(server_env: Any) -> None:
+    """The JSON log format of ``serve`` (server/logs.py) on a live request: one access line with
+    the route, status, duration and the request id, and app log lines carry the same id."""
+    import io
+    import json
+
+    from pythonjsonlogger.json import JsonFormatter
+
+    from memos_integrations.config import Settings
+    from memos_integrations.server.logs import ACCESS_LOGGER, RequestIdFilter, log_config
+
+    config = log_config(Settings(MEMOS_LOG_FORMAT="json"))
+    spec = {k: v for k, v in config["formatters"]["default"].items() if k != "()"}
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(**spec))
+    handler.addFilter(RequestIdFilter())
+    access = logging.getLogger(ACCESS_LOGGER)
+    old_level = access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        with httpx.Client(base_url=server_env.url, timeout=60) as http:
+            response = http.post("/product/search", headers={**_auth("key-alice"), "X-Request-ID": "json-log-7"},
+                                 json={"user_id": server_env.alice, "query": "beehives"})
+        assert response.status_code == 200
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(old_level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    mine = [line for line in lines if line.get("request_id") == "json-log-7"]
+    assert len(mine) == 1, lines
+    entry = mine[0]
+    assert entry["logger"] == ACCESS_LOGGER and entry["level"] == "INFO"
+    assert entry["route"] == "/product/search" and entry["method"] == "POST" and entry["status"] == 200
+    assert entry["duration_ms"] > 0 and "timestamp" in entry
+    assert log_config(Settings(MEMOS_LOG_FORMAT="text"))["formatters"]["default"]["format"].count("request_id") == 1

@@ -106,6 +106,7 @@ def _route_of(request: Request) -> str:
 def install_metrics(app: FastAPI, engine: Any, *, task_counts: Callable[[], dict[str, int]] | None = None) -> Metrics:
     """Add the request-id / metrics middleware and ``GET /metrics`` to ``app``; observe ``engine``."""
     metrics = Metrics()
+    access = logging.getLogger("memos_integrations.access")  # one structured line per request (server/logs.py)
     if engine is not None:
         engine.observers.append(metrics.observe_operation)
     _install_record_factory()
@@ -123,8 +124,13 @@ def install_metrics(app: FastAPI, engine: Any, *, task_counts: Callable[[], dict
             return response
         finally:
             route = _route_of(request)
+            seconds = time.perf_counter() - started
             metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
+            metrics.latency.labels(request.method, route).observe(seconds)
+            if access.isEnabledFor(logging.INFO):
+                access.info("%s %s %d", request.method, request.url.path, status,
+                            extra={"method": request.method, "route": route, "path": request.url.path,
+                                   "status": status, "duration_ms": round(seconds * 1000, 1)})
             _REQUEST_ID.reset(token)
 
     @app.get("/metrics", include_in_schema=False)

@@ -16,6 +16,7 @@ import time
 
 from memos_integrations.config import Settings, get_settings
 from memos_integrations.errors import ConfigurationError
+from memos_integrations.server.logs import log_config
 
 logger = logging.getLogger("memos_integrations.server")
 
@@ -43,7 +44,7 @@ def _exit_quietly(signum: int, frame: object) -> None:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8001, workers: int = 1, *, settings: Settings | None = None,
-          log_level: str = "info") -> None:
+          log_level: str | None = None) -> None:
     """Run the server (blocks).
 
     SIGTERM / SIGINT: uvicorn stops accepting connections and drains in-flight requests for up to
@@ -71,15 +72,17 @@ def serve(host: str = "127.0.0.1", port: int = 8001, workers: int = 1, *, settin
     signal.signal(signal.SIGTERM, _exit_quietly)
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
     grace = max(0, round(settings.shutdown_grace_seconds))
+    log_level = log_level or settings.log_level
+    logs = log_config(settings)  # structured logs with the request id (server/logs.py)
     try:
         if workers > 1:
             uvicorn.run("memos_integrations.server.app:app", host=host, port=port, workers=workers,
-                        log_level=log_level, timeout_graceful_shutdown=grace)
+                        log_level=log_level, log_config=logs, timeout_graceful_shutdown=grace)
         else:
             from memos_integrations.server.app import create_app
 
             uvicorn.run(create_app(settings=settings), host=host, port=port, log_level=log_level,
-                        timeout_graceful_shutdown=grace)
+                        log_config=logs, timeout_graceful_shutdown=grace)
     except KeyboardInterrupt:
         pass
     finally:
