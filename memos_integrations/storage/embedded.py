@@ -147,13 +147,52 @@ def _go_build(target: Path, version: str, log: Callable[[str], None]) -> None:
         raise WeaviateInstallError("no Go toolchain on PATH")
     with tempfile.TemporaryDirectory() as gobin:
         env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"}
-        cmd = [go, "install", "-trimpath", "-ldflags", "-s -w", f"{GO_PACKAGE}@v{version}"]
+        cmd = [go, "install", "-v", "-trimpath", "-ldflags", "-s -w", f"{GO_PACKAGE}@v{version}"]
         log("Running: " + " ".join(cmd) + "  (a cold build takes a few minutes)")
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise WeaviateInstallError(f"`go install` failed: {proc.stderr.strip()[-2000:]}")
+        returncode, tail = _run_with_progress(cmd, env, log)
+        if returncode != 0:
+            raise WeaviateInstallError(f"`go install` failed: {tail[-2000:]}")
+        log("Copying the Chinese tokenizer dictionary next to the binary")
         _copy_gse_dictionary(go, version, target.parent, env)
         _place(Path(gobin) / "weaviate-server", target)
+
+
+def _run_with_progress(cmd: list[str], env: dict[str, str], log: Callable[[str], None],
+                       every: float = 15.0) -> tuple[int, str]:
+    """Run ``go install -v`` and report, every ``every`` seconds, the elapsed time and what it is
+    doing (modules downloaded, packages compiled, the latest one). Returns (exit code, output tail)."""
+    started = time.monotonic()
+    state = {"downloaded": 0, "compiled": 0, "latest": "starting"}
+    tail: list[str] = []
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.strip()
+            tail.append(line)
+            del tail[:-40]
+            if line.startswith("go: downloading "):
+                state["downloaded"] += 1
+                state["latest"] = "downloading " + line.removeprefix("go: downloading ")
+            elif line and not line.startswith("go: ") and " " not in line:
+                state["compiled"] += 1
+                state["latest"] = "compiling " + line
+
+    reader = threading.Thread(target=read, name="go-build-output", daemon=True)
+    reader.start()
+    while True:
+        try:
+            proc.wait(timeout=every)
+            break
+        except subprocess.TimeoutExpired:
+            log(f"  [{time.monotonic() - started:4.0f}s] {state['downloaded']} modules downloaded, "
+                f"{state['compiled']} packages compiled; now {state['latest']}")
+    reader.join(timeout=5)
+    if proc.stderr is not None:
+        proc.stderr.close()
+    log(f"  [{time.monotonic() - started:4.0f}s] go install finished ({state['compiled']} packages compiled)")
+    return proc.returncode, "\n".join(tail)
 
 
 def _copy_gse_dictionary(go: str, version: str, binary_dir: Path, env: dict[str, str]) -> None:

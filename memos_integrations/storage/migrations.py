@@ -21,11 +21,12 @@ import contextlib
 import logging
 import time
 import uuid as uuidlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tqdm import tqdm
 from weaviate.classes.tenants import Tenant, TenantActivityStatus
 
 from memos_integrations.errors import (
@@ -79,12 +80,14 @@ def _add_record_json(m: Migrator, beat: Callable[[], None]) -> int:
     written = 0
     with storage_errors("listing cubes"):
         tenants = m.memories.tenants.get()
-    for tenant, info in tenants.items():
+    progress = _Progress(f"migration to {RECORD_JSON}", len(tenants))
+    for tenant, info in progress.over(tenants.items()):
         coll = m.memories.with_tenant(tenant)
         pending: list[tuple[Any, str]] = []
         with storage_errors(f"reading cube tenant {tenant}"):
             for obj in coll.iterator(cache_size=_BATCH):
                 beat()
+                progress.tick(written)
                 if obj.properties.get(RECORD_JSON):
                     continue
                 pending.append((obj.uuid, record_json(properties_to_record(obj.uuid, obj.properties))))
@@ -98,6 +101,29 @@ def _add_record_json(m: Migrator, beat: Callable[[], None]) -> int:
             with contextlib.suppress(MemosError), storage_errors(f"deactivating {tenant}"):
                 m.memories.tenants.update(Tenant(name=tenant, activity_status=TenantActivityStatus.INACTIVE))
     return written
+
+
+class _Progress:
+    """Progress of a long migration: a tqdm bar over the cubes on a terminal, and a log line
+    (elapsed time, cubes done, objects written) every ``every`` seconds for server logs."""
+
+    def __init__(self, what: str, total: int, every: float = 10.0) -> None:
+        self.what, self.total, self.every = what, total, every
+        self.started = self.last = time.monotonic()
+        self.done = 0
+
+    def over(self, items: Iterable[Any]) -> Iterator[Any]:
+        bar = tqdm(items, total=self.total, desc=self.what, unit="cube", disable=None, leave=False)
+        for item in bar:
+            yield item
+            self.done += 1
+
+    def tick(self, written: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            logger.info("%s: %.0fs, %d of %d cubes done, %d objects written",
+                        self.what, now - self.started, self.done, self.total, written)
 
 
 #: Every step, in order. The last one's ``to_version`` is ``SCHEMA_VERSION``.
