@@ -69,22 +69,24 @@ async def test_tools_resources_and_prompt_are_listed_with_schemas(server_env) ->
 
 async def test_add_search_get_update_list_delete_round_trip(server_env) -> None:  # type: ignore[no-untyped-def]
     alice = server_env.alice
+    own = f"{alice}__rt_{uuid.uuid4().hex[:8]}"  # one of alice's cubes, for this test alone (others write to alice)
     async with mcp_session(server_env.url, "key-alice") as session:
         added = await call(session, "add_memory", text="I moved from Beijing to Lisbon last spring",
-                           mode="fast", tags=["travel"], session_id="s1")
+                           mode="fast", tags=["travel"], session_id="s1", cube_id=own)
         assert added["status"] == "completed" and added["memories"], added
         memory_id = added["memories"][0]["id"]
-        assert added["memories"][0]["cube_id"] == alice  # the key's only user is the default user
+        assert added["memories"][0]["cube_id"] == own
         await call(session, "add_memory", messages=[
             {"role": "user", "content": "My favourite drink is green tea"},
-            {"role": "assistant", "content": "Noted, green tea it is."}], mode="fast")
+            {"role": "assistant", "content": "Noted, green tea it is."}], mode="fast", cube_id=own)
 
-        found = await call(session, "search_memory", query="Where do I live now? Lisbon", relativity=0.0)
+        found = await call(session, "search_memory", query="Where do I live now? Lisbon", relativity=0.0,
+                           cube_ids=[own])
         assert any("Lisbon" in m["memory"] for m in found["memories"]), found
         assert "Lisbon" in found["memory_prompt"]
 
         tagged = await call(session, "search_memory", query="Where do I live now? Lisbon green tea", relativity=0.0,
-                            filter={"tags": {"contains": "travel"}})
+                            filter={"tags": {"contains": "travel"}}, cube_ids=[own])
         assert tagged["memories"] and all("travel" in m["tags"] for m in tagged["memories"])
         assert "filter" in await fails(session, "search_memory", query="x", filter={"nope": 1})
 
@@ -94,7 +96,7 @@ async def test_add_search_get_update_list_delete_round_trip(server_env) -> None:
         updated = await call(session, "update_memory", memory_id=memory_id,
                              memory="I moved from Beijing to Porto last spring", reason="user corrected the city")
         assert updated["memory"] == "I moved from Beijing to Porto last spring"
-        again = await call(session, "search_memory", query="Porto", relativity=0.0)
+        again = await call(session, "search_memory", query="Porto", relativity=0.0, cube_ids=[own])
         assert any(m["id"] == memory_id and "Porto" in m["memory"] for m in again["memories"]), again
 
         archived = await call(session, "update_memory", memory_id=memory_id, status="archived")
@@ -105,17 +107,17 @@ async def test_add_search_get_update_list_delete_round_trip(server_env) -> None:
             ("activated", "activated"), ("activated", "archived")]
         assert body["change_log"][0]["reason"] == "user corrected the city"
 
-        page = await call(session, "list_memories", limit=10)
-        assert page["cube_id"] == alice and page["total"] == len(page["memories"]) >= 2
+        page = await call(session, "list_memories", limit=10, cube_id=own)
+        assert page["cube_id"] == own and page["total"] == len(page["memories"]) >= 2
         assert memory_id not in {m["id"] for m in page["memories"]}  # archived: not activated
-        every = await call(session, "list_memories", status="all", limit=10)
+        every = await call(session, "list_memories", status="all", limit=10, cube_id=own)
         assert memory_id in {m["id"] for m in every["memories"]}
 
-        recent = await session.read_resource(f"memos://cubes/{alice}/recent")
+        recent = await session.read_resource(f"memos://cubes/{own}/recent")
         recent_body = json.loads(recent.contents[0].text)  # type: ignore[union-attr]
         assert any("green tea" in m["memory"] for m in recent_body["memories"])
 
-        prompt = await session.get_prompt("memory_prompt", {"query": "What is my favourite drink? green tea"})
+        prompt = await session.get_prompt("memory_prompt", {"query": "What is my favourite drink? green tea", "cube_ids": own})
         prompt_text = prompt.messages[0].content.text  # type: ignore[union-attr]
         assert "green tea" in prompt_text
 
