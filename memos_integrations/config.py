@@ -9,7 +9,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     task_sweep_seconds: float = Field(default=5.0, gt=0, validation_alias="MEMOS_TASK_SWEEP_SECONDS")
     #: Seconds a graceful shutdown (SIGTERM / SIGINT) waits for in-flight requests.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, validation_alias="MEMOS_SHUTDOWN_GRACE_SECONDS")
+    #: Server logs: ``json`` (one JSON object a line, with ``request_id``) or ``text``.
+    log_format: Literal["json", "text"] = Field(default="json", validation_alias="MEMOS_LOG_FORMAT")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", validation_alias="MEMOS_LOG_LEVEL")
 
     @field_validator("chat_model_list", "api_keys", "rank_weights", "relativity_range", mode="before")
     @classmethod
