@@ -5,6 +5,7 @@
 * ``memos-integrations demo``             - memorize a short conversation and recall from it.
 * ``memos-integrations serve``            - run the HTTP server (MemOS / MemnetAI APIs).
 * ``memos-integrations mcp``              - run the MCP server over stdio (memos_integrations/mcp).
+* ``memos-integrations ui``               - the memory inspector at /ui, on the demo data (server/ui).
 """
 
 from __future__ import annotations
@@ -111,6 +112,13 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    from memos_integrations.server.ui.demo import run_ui
+
+    run_ui(host=args.host, port=args.port, demo=not args.no_demo)
+    return 0
+
+
 def _mcp(args: argparse.Namespace) -> int:
     from memos_integrations.mcp.stdio import run_stdio
 
@@ -174,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="user of calls that name none (default: $MEMOS_MCP_USER_ID, the key's only user, "
                           "or 'default' when open)")
     mcp.set_defaults(func=_mcp)
+
+    ui = sub.add_parser("ui", help="open the memory inspector (/ui) on the demo data (loaded into an empty store)")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=8001)
+    ui.add_argument("--no-demo", action="store_true", help="do not load the demo data into an empty store")
+    ui.set_defaults(func=_ui)
     return parser
 
 

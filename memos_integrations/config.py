@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     #: Server logs: ``json`` (one JSON object a line, with ``request_id``) or ``text``.
     log_format: Literal["json", "text"] = Field(default="json", validation_alias="MEMOS_LOG_FORMAT")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", validation_alias="MEMOS_LOG_LEVEL")
+    #: The memory inspector at ``/ui``: unset = on when ``MEMOS_API_KEYS`` is set (the key decides
+    #: what it shows), off on an open server (no keys); true = on (open server: loopback ``Host``
+    #: only); false = off.
+    ui_enabled: bool | None = Field(default=None, validation_alias="MEMOS_UI_ENABLED")
 
     @field_validator("chat_model_list", "api_keys", "rank_weights", "relativity_range", mode="before")
     @classmethod

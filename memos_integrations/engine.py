@@ -895,5 +895,54 @@ class MemoryEngine:
             task = found[0] if found else None
         return task
 
+    # ----------------------------------------------------------------------------------------
+    # --- inspector: reads the /ui memory inspector needs (memos_integrations/server/ui)
+
+    def list_relations(self, cube_id: str, *, limit: int = 1000) -> list[Any]:
+        """A cube's entity relations (``RelationRecord``: source --relation--> target, fine mode),
+        any status, at most ``limit``."""
+        return list(self.store.all_relations(cube_id, limit))
+
+    def add_relations(self, relations: Sequence[Any]) -> None:
+        """Store entity relations (``RelationRecord``) as fine mode would, replacing those whose id
+        exists (demo data of ``memos-integrations ui``; imports)."""
+        self.store.upsert_relations(relations)
+
+    def search_memories(
+        self, cube_id: str, query: str, *, mode: str = "hybrid",
+        statuses: Sequence[MemoryStatus] | None = None, memory_types: Sequence[MemoryType] | None = None,
+        limit: int = 25,
+    ) -> list[Any]:
+        """Full-text (``bm25``) or hybrid (BM25 + this engine's query vector) search of one cube,
+        best first, any status unless ``statuses`` is given; returns ``SearchHit`` items (record,
+        fused score, raw BM25 score, vector distance). Unlike :meth:`recall` nothing is ranked,
+        reinforced or counted.
+
+        Raises:
+            InvalidRequestError: an unknown mode or an empty query.
+        """
+        if mode not in ("bm25", "hybrid"):
+            raise InvalidRequestError(f"search mode must be 'bm25' or 'hybrid', not {mode!r}")
+        if not query.strip():
+            raise InvalidRequestError("the search query is empty")
+        vector = self.embeddings.embed_query(query) if mode == "hybrid" else None
+        return list(self.store.search([cube_id], query=query, vector=vector, mode=mode,  # type: ignore[arg-type]
+                                      limit=limit, statuses=statuses, memory_types=memory_types))
+
+    def superseded_memories(self, memory_id: str, cube_id: str, *, scan_limit: int = 5000) -> list[MemoryRecord]:
+        """The memories ``memory_id`` replaced: invalid or archived memories of ``cube_id`` whose
+        ``superseded_by`` (or a change-log entry's ``related_memory_id``) is ``memory_id``, oldest
+        first. Scans at most ``scan_limit`` of the cube's non-active memories, newest first."""
+        found: list[MemoryRecord] = []
+        page = 500
+        for offset in range(0, scan_limit, page):
+            batch = self.store.list(cube_id, statuses=(MemoryStatus.INVALID, MemoryStatus.ARCHIVED),
+                                    offset=offset, limit=page)
+            found += [r for r in batch if r.superseded_by == memory_id
+                      or any(e.related_memory_id == memory_id for e in r.change_log)]
+            if len(batch) < page:
+                break
+        return sorted(found, key=lambda r: r.updated_at)
+
 
 __all__ = ["MemoryEngine", "TaskStatus"]

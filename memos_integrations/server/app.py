@@ -154,6 +154,9 @@ def create_app(
     app.include_router(product.router)
     app.include_router(cloud.router, prefix=cloud_prefix)
     app.include_router(memnet.router)
+    from memos_integrations.server.ui import router as ui_router  # the memory inspector at /ui
+
+    app.include_router(ui_router)
     mount_mcp(app)  # MCP over streamable HTTP at /mcp (memos_integrations/mcp)
     return app
 
