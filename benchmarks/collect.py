@@ -16,6 +16,9 @@ SECTIONS = [
     ("retrieval.md", "python benchmarks/retrieval.py --out benchmarks/results/retrieval.md"),
     ("perf.md", "python benchmarks/perf.py"),
     ("candidate_fetch.md", "python benchmarks/candidate_fetch.py"),
+    ("cluster.md", "python benchmarks/cluster.py"),
+    ("answer_quality.md", "python benchmarks/answer_quality.py --out benchmarks/results/answer_quality.md"),
+    ("ui.md", "python benchmarks/ui_load.py --screenshot docs/inspector.png"),
 ]
 HEADER = """# Benchmarks
 

@@ -2,6 +2,7 @@
 
 * ``memos-integrations weaviate install`` - make the pinned Weaviate server binary available.
 * ``memos-integrations weaviate start``   - run the embedded server in the foreground.
+* ``memos-integrations weaviate cluster``  - run a local N-node Weaviate cluster (storage/cluster.py).
 * ``memos-integrations demo``             - memorize a short conversation and recall from it.
 * ``memos-integrations serve``            - run the HTTP server (MemOS / MemnetAI APIs).
 * ``memos-integrations mcp``              - run the MCP server over stdio (memos_integrations/mcp).
@@ -43,6 +44,30 @@ def _weaviate_start(args: argparse.Namespace) -> int:
             time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
+    return 0
+
+
+def _weaviate_cluster(args: argparse.Namespace) -> int:
+    import signal
+
+    from memos_integrations.storage.cluster import LocalCluster
+
+    cluster = LocalCluster(args.nodes, data_dir=Path(args.data_dir) if args.data_dir else None,
+                           base_port=args.base_port)
+    started = time.monotonic()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        cluster.start(timeout=args.timeout)
+        print(f"Ready in {time.monotonic() - started:.1f}s.")
+        print(cluster.describe())
+        print("Collections created through it get replication factor 3 (>= 3 nodes). Ctrl-C stops every node.",
+              flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
     return 0
 
 
@@ -141,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     install.set_defaults(func=_weaviate_install)
     start = wsub.add_parser("start", help="run the embedded server in the foreground")
     start.set_defaults(func=_weaviate_start)
+    cluster = wsub.add_parser("cluster", help="run a local multi-node Weaviate cluster in the foreground")
+    cluster.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
+    cluster.add_argument("--data-dir", default=None, help="default: $MEMOS_DATA_DIR/cluster")
+    cluster.add_argument("--base-port", type=int, default=8180,
+                         help="node i uses ports base+10*i (HTTP) .. base+10*i+5 (raft RPC); default 8180")
+    cluster.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the cluster")
+    cluster.set_defaults(func=_weaviate_cluster)
 
     demo = sub.add_parser("demo", help="memorize a conversation and recall from it (embedded default)")
     demo.add_argument("--language", choices=["en", "zh"], default="en")

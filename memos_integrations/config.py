@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     weaviate_api_key: str | None = Field(default=None, validation_alias="WEAVIATE_API_KEY")
     weaviate_grpc_port: int | None = Field(default=None, validation_alias="WEAVIATE_GRPC_PORT")
     weaviate_grpc_host: str | None = Field(default=None, validation_alias="WEAVIATE_GRPC_HOST")
+    #: Copies of every collection in a Weaviate cluster, applied when a collection is created
+    #: (``MemoryStore.setup``). Unset: 3 when the cluster has 3 or more nodes, else 1.
+    replication_factor: int | None = Field(default=None, ge=1, validation_alias="MEMOS_REPLICATION_FACTOR")
+    #: Consistency level of every read and write (``ONE``, ``QUORUM``, ``ALL``): QUORUM reads and
+    #: writes overlap (r + w > n), so a read sees every acknowledged write, and one node of three
+    #: may be down. See the README's "Running against a Weaviate cluster".
+    consistency_level: Literal["ONE", "QUORUM", "ALL"] = Field(
+        default="QUORUM", validation_alias="MEMOS_CONSISTENCY_LEVEL")
 
     data_dir: Path = Field(default_factory=default_data_dir, validation_alias="MEMOS_DATA_DIR")
     weaviate_binary_dir: Path = Field(

@@ -22,6 +22,17 @@ from memos_integrations.storage import embedded
 from memos_integrations.storage.store import MemoryStore
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``cluster`` (a 3-node Weaviate cluster, minutes) are deselected, not skipped,
+    unless ``MEMOS_TEST_CLUSTER=1``; ``python benchmarks/cluster.py`` runs them."""
+    if os.environ.get("MEMOS_TEST_CLUSTER") == "1":
+        return
+    cluster = [item for item in items if item.get_closest_marker("cluster")]
+    if cluster:
+        config.hook.pytest_deselected(items=cluster)
+        items[:] = [item for item in items if not item.get_closest_marker("cluster")]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

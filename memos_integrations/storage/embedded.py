@@ -320,7 +320,7 @@ class _Embedded(EmbeddedV4):
         env = {
             **os.environ,
             "GRPC_PORT": str(self.grpc_port),
-            "PROFILING_PORT": str(_free_port(avoid={gossip, gossip + 1, raft, rpc})),
+            "GO_PROFILING_PORT": str(_free_port(avoid={gossip, gossip + 1, raft, rpc})),
             "PERSISTENCE_DATA_PATH": self.options.persistence_data_path,
             "CLUSTER_GOSSIP_BIND_PORT": str(gossip),
             "CLUSTER_DATA_BIND_PORT": str(gossip + 1),

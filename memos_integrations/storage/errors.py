@@ -99,6 +99,7 @@ SERVER_MESSAGES: Final[tuple[tuple[str, type[MemosError]], ...]] = (
     ("non-existing index", CollectionMissingError),
     ("query maximum results exceeded", StorageRejectedError),
     ("no such prop", StorageRejectedError),
+    ("deadline exceeded", WeaviateUnavailableError),  # e.g. a write waiting on a dead raft leader
 )
 
 

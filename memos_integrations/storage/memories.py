@@ -31,6 +31,7 @@ from memos_integrations.errors import (
     InvalidRequestError,
     NotFoundError,
     StorageError,
+    WeaviateUnavailableError,
 )
 from memos_integrations.storage.codec import (
     READ_PROPERTIES,
@@ -157,6 +158,8 @@ class Memories:
             try:
                 with storage_errors(f"insert into cube tenant {tenant}"):
                     reply = coll.data.insert_many([o for _, o in objects])
+            except WeaviateUnavailableError:
+                raise  # transient (a dead node, a raft leader election): the caller retries (503)
             except StorageError as exc:
                 for i, _ in objects:
                     result.errors[i] = str(exc)

@@ -52,6 +52,44 @@ def tenant_name(cube_id: str) -> str:
     return "h_" + hashlib.sha256(cube_id.encode("utf-8")).hexdigest()[:48]
 
 
+# -- replication (a Weaviate cluster) -----------------------------------------------------------
+
+#: Copies per collection on a cluster of at least this many nodes (one node may die and a
+#: QUORUM of 2 still answers every read and write).
+CLUSTER_REPLICATION_FACTOR = 3
+
+
+def replication_factor_for(node_count: int, override: int | None = None) -> int:
+    """Replication factor of new collections: ``override`` (``MEMOS_REPLICATION_FACTOR``) when
+    set, else 3 on a cluster of 3 or more nodes and 1 (no replication) below."""
+    if override:
+        return override
+    return CLUSTER_REPLICATION_FACTOR if node_count >= CLUSTER_REPLICATION_FACTOR else 1
+
+
+def replication_config(factor: int) -> Any:
+    """``replication_config`` of a collection holding ``factor`` copies (``None`` for one copy).
+
+    Async replication repairs a replica that missed writes (a node that was down) in the
+    background; deletions are resolved by time (the newest of a delete and a write wins), since
+    ids are deterministic and a deleted memory may be written again.
+    """
+    if factor <= 1:
+        return None
+    from weaviate.classes.config import ReplicationDeletionStrategy
+
+    return Configure.replication(factor=factor, async_enabled=True,
+                                 deletion_strategy=ReplicationDeletionStrategy.TIME_BASED_RESOLUTION)
+
+
+def with_replication(specs: dict[str, dict[str, Any]], factor: int) -> dict[str, dict[str, Any]]:
+    """``specs`` (``collection_specs``, ``store_item_spec``...) with ``factor`` copies each."""
+    config = replication_config(factor)
+    if config is None:
+        return specs
+    return {name: {**spec, "replication_config": config} for name, spec in specs.items()}
+
+
 def _text(
     name: str, tokenization: Tokenization = Tokenization.FIELD, *, searchable: bool = True, filterable: bool = True
 ) -> Property:

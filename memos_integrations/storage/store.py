@@ -25,7 +25,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from weaviate import WeaviateClient
-from weaviate.classes.config import Tokenization
+from weaviate.classes.config import ConsistencyLevel, Tokenization
 
 from memos_integrations.config import Settings, get_settings
 from memos_integrations.domain.models import (
@@ -64,6 +64,8 @@ from memos_integrations.storage.schema import (
     RESOURCE,
     TASK,
     collection_specs,
+    replication_factor_for,
+    with_replication,
 )
 from memos_integrations.storage.tasks import Tasks
 from memos_integrations.storage.tenants import TenantActivity
@@ -107,6 +109,8 @@ class MemoryStore:
         owns_client: bool = False,
         vector_dim: int | None = None,
         max_active_cubes: int | None = None,
+        consistency_level: str | None = None,
+        replication_factor: int | None = None,
     ) -> None:
         if not prefix or not prefix[0].isupper() or not prefix.isalnum():
             raise ConfigurationError("collection prefix must be alphanumeric and start with a capital letter")
@@ -116,15 +120,24 @@ class MemoryStore:
         self._owns_client = owns_client
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="memos-store")
         self._probe_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memos-probe")
-        collections = client.collections
+        #: Consistency level of every read and write (``MEMOS_CONSISTENCY_LEVEL``, QUORUM by
+        #: default) and the replication factor of collections ``setup`` creates (``None``: from
+        #: the cluster's node count). See :mod:`memos_integrations.storage.cluster`.
+        self.consistency_level = ConsistencyLevel(consistency_level or get_settings().consistency_level)
+        self._replication_factor = replication_factor if replication_factor is not None \
+            else get_settings().replication_factor
+
+        def collection(name: str) -> Any:
+            return client.collections.use(name).with_consistency_level(self.consistency_level)
+
         #: Weaviate collections (tests and migrations read them directly).
-        self.memories = collections.use(f"{prefix}{MEMORY}")
-        self.index = collections.use(f"{prefix}{MEMORY_INDEX}")
-        self.relations = collections.use(f"{prefix}{RELATION}")
-        self.messages = collections.use(f"{prefix}{MESSAGE}")
-        self.tasks = collections.use(f"{prefix}{TASK}")
-        self.meta = collections.use(f"{prefix}{META}")
-        self.resources = collections.use(f"{prefix}{RESOURCE}")
+        self.memories = collection(f"{prefix}{MEMORY}")
+        self.index = collection(f"{prefix}{MEMORY_INDEX}")
+        self.relations = collection(f"{prefix}{RELATION}")
+        self.messages = collection(f"{prefix}{MESSAGE}")
+        self.tasks = collection(f"{prefix}{TASK}")
+        self.meta = collection(f"{prefix}{META}")
+        self.resources = collection(f"{prefix}{RESOURCE}")
         #: Bounds the cubes kept loaded in Weaviate (see :mod:`memos_integrations.storage.tenants`).
         self.activity = TenantActivity(
             lambda: (self.memories, self.relations, self.messages),
@@ -143,6 +156,8 @@ class MemoryStore:
         """Connect (embedded Weaviate or ``WEAVIATE_URL``); the store owns that client."""
         settings = settings or get_settings()
         kwargs.setdefault("max_active_cubes", settings.max_active_cubes)
+        kwargs.setdefault("consistency_level", settings.consistency_level)
+        kwargs.setdefault("replication_factor", settings.replication_factor)
         return cls(embedded.connect(settings), owns_client=True, **kwargs)
 
     def close(self) -> None:
@@ -176,7 +191,10 @@ class MemoryStore:
         zh = self._zh_tokenization
         with storage_errors("listing collections"):
             existing = set(self.client.collections.list_all(simple=True))
-        for name, spec in collection_specs(self.prefix, zh or Tokenization.GSE_CH).items():
+        specs = collection_specs(self.prefix, zh or Tokenization.GSE_CH)
+        if set(specs) - existing:
+            specs = with_replication(specs, self.replication_factor())
+        for name, spec in specs.items():
             if name not in existing:
                 self._create(name, spec, fallback=name == f"{self.prefix}{MEMORY}" and zh is None)
         deadline = time.monotonic() + 30
@@ -202,9 +220,25 @@ class MemoryStore:
             logger.warning("gse_ch tokenizer unavailable on this Weaviate; using trigram for Chinese")
             try:
                 with storage_errors(f"creating collection {name}"):
-                    self.client.collections.create(name=name, **collection_specs(self.prefix, Tokenization.TRIGRAM)[name])
+                    specs = with_replication(collection_specs(self.prefix, Tokenization.TRIGRAM),
+                                             self.replication_factor())
+                    self.client.collections.create(name=name, **specs[name])
             except StorageConflictError:
                 return
+
+    def replication_factor(self) -> int:
+        """Copies of each collection ``setup`` creates: ``MEMOS_REPLICATION_FACTOR`` when set, else
+        3 on a cluster of 3 or more nodes (``client.cluster.nodes()``), else 1."""
+        if self._replication_factor:
+            return self._replication_factor
+        try:
+            with storage_errors("listing cluster nodes"):
+                nodes = self.client.cluster.nodes()
+        except StorageError as exc:  # e.g. an API key without the nodes permission
+            logger.warning("cannot count the Weaviate nodes (%s): collections get one copy; "
+                           "set MEMOS_REPLICATION_FACTOR on a cluster", exc)
+            return 1
+        return replication_factor_for(len(nodes))
 
     def _meta_id(self, what: str = "schema") -> uuidlib.UUID:
         return self._migrator().meta_id(what)

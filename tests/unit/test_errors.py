@@ -162,3 +162,11 @@ def test_storage_errors_lets_other_exceptions_through() -> None:
 def test_classify_passes_our_own_exceptions_through() -> None:
     ours: Any = CubeNotFoundError("no cube")
     assert classify(ours) is ours
+
+
+def test_batch_insert_deadline_is_transient() -> None:
+    """A cluster write waiting on a dead raft leader ends as a gRPC batch deadline: 503, retried."""
+    from weaviate.exceptions import WeaviateBatchError
+
+    exc = WeaviateBatchError("Query call with protocol GRPC batch failed with message Deadline Exceeded.")
+    assert type(classify(exc)) is WeaviateUnavailableError
