@@ -56,6 +56,7 @@ from langchain_core.embeddings import Embeddings
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 KS = (1, 5, 10, 20)
+NOTES_MARKER = "<!-- notes below are kept when the benchmark rewrites this file -->"
 LOCOMO_CATEGORIES = {1: "multi_hop", 2: "temporal", 3: "open_domain", 4: "single_hop"}
 
 
@@ -363,15 +364,79 @@ def start_store(args: argparse.Namespace, prefix: str) -> Any:
     return store, settings
 
 
-def memorize_conversation(engine: Any, cube: str, conv: Conversation) -> None:
+PROTOCOLS = ("session", "pair", "message")
+TRANSPORTS = ("inproc", "http")
+
+
+def protocol_batches(session: Session, protocol: str) -> list[list[Turn]]:
+    """How a client sends one session: ``session`` all turns in one request, ``pair`` one user
+    turn with the replies that follow it per request, ``message`` one turn per request."""
+    if protocol == "session":
+        return [session.turns] if session.turns else []
+    if protocol == "message":
+        return [[t] for t in session.turns]
+    batches: list[list[Turn]] = []
+    for t in session.turns:
+        if t.role == "user" or not batches:
+            batches.append([t])
+        else:
+            batches[-1].append(t)
+    return batches
+
+
+def memorize_conversation(engine: Any, cube: str, conv: Conversation, protocol: str = "session",
+                          http: Any = None) -> list[float]:
+    """Memorize a conversation the way ``protocol`` batches it, in-process or over HTTP
+    (``/product/add`` fast mode, sync); returns each request's latency in ms."""
     from memos_integrations.domain.requests import ChatMessage, MemorizeRequest
 
+    latencies = []
     for s in conv.sessions:
-        if not s.turns:
-            continue
-        messages = [ChatMessage(role=t.role, content=t.text, character=t.speaker, chat_time=s.date_time or None,
-                                info={"dia_id": t.dia_id}) for t in s.turns]
-        engine.memorize(MemorizeRequest(user_id=cube, messages=messages, session_id=s.session_id, mode="fast"))
+        for batch in protocol_batches(s, protocol):
+            start = time.perf_counter()
+            if http is not None:
+                reply = http.post("/product/add", json={
+                    "user_id": cube, "session_id": s.session_id, "async_mode": "sync", "mode": "fast",
+                    "messages": [{"role": t.role, "content": t.text, "character": t.speaker,
+                                  "chat_time": s.date_time or None, "info": {"dia_id": t.dia_id}} for t in batch]})
+                if reply.status_code != 200:
+                    raise RuntimeError(f"/product/add failed: {reply.status_code} {reply.text[:300]}")
+            else:
+                messages = [ChatMessage(role=t.role, content=t.text, character=t.speaker,
+                                        chat_time=s.date_time or None, info={"dia_id": t.dia_id}) for t in batch]
+                engine.memorize(MemorizeRequest(user_id=cube, messages=messages, session_id=s.session_id,
+                                                mode="fast"))
+            latencies.append((time.perf_counter() - start) * 1000)
+    return latencies
+
+
+class OursHTTP:
+    """``ours`` through ``/product/search`` (the same options as :class:`Ours`)."""
+
+    def __init__(self, http: Any, name: str) -> None:
+        self.http, self.name = http, name
+
+    def search(self, cube: str, q: Question) -> tuple[list[str], list[str]]:
+        body: dict[str, Any] = {"user_id": cube, "query": q.question, "top_k": 20, "relativity": 0,
+                                "include_preference": False, "search_tool_memory": False,
+                                "include_skill_memory": False}
+        if q.asked_at:
+            body["reference_time"] = q.asked_at
+        reply = self.http.post("/product/search", json=body)
+        if reply.status_code != 200:
+            raise RuntimeError(f"/product/search failed: {reply.status_code} {reply.text[:300]}")
+        buckets = reply.json()["data"]["text_mem"]
+        items = [m["metadata"] for b in buckets for m in b["memories"]]
+        ids = [(m.get("info") or {}).get("dia_id") for m in items]
+        passed = [(m.get("info") or {}).get("dia_id") for m in items if m.get("relativity", 0) >= 0.45]
+        return ranked_turns(ids), ranked_turns(passed)
+
+
+def split_of(ds_name: str, convs: list[Conversation], conv: Conversation) -> str:
+    """Split-half: tune on the first 3 LoCoMo conversations (the first half of a zh set's
+    conversations), report on the rest."""
+    n_tune = 3 if ds_name.startswith("locomo") else max(1, len(convs) // 2)
+    return "tune" if convs.index(conv) < n_tune else "held-out"
 
 
 def run(args: argparse.Namespace) -> str:
@@ -385,13 +450,24 @@ def run(args: argparse.Namespace) -> str:
     emb = CachedEmbeddings(inner, Path(args.cache_dir), model)
     query_cached = CachedEmbeddings(inner, Path(args.cache_dir), model + "#mem0", cache_queries=True)
     store, _ = start_store(args, "Bench")
-    engine = MemoryEngine(store, emb, settings=Settings(), keep_messages=False, start_tasks=False)
+    settings = Settings()
+    engine = MemoryEngine(store, emb, settings=settings, keep_messages=False, start_tasks=False)
     systems_wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    transports = [t.strip() for t in args.transports.split(",") if t.strip()]
     warm = engine.embeddings.embed_query("warm up")
     dim = len(warm)
     from memos_integrations.pipeline.keywords import warm_up
 
     warm_up()
+    http = None
+    if "http" in transports:
+        from fastapi.testclient import TestClient
+
+        from memos_integrations.server.app import create_app
+
+        http = TestClient(create_app(engine, settings))
+        http.__enter__()
 
     lines = ["# Retrieval benchmark\n",
              (f"- machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
@@ -400,78 +476,122 @@ def run(args: argparse.Namespace) -> str:
              f"- embedding model: `{model}` (dim {dim}); date {datetime.now(UTC):%Y-%m-%d}",
              ("- recall@k = share of a question's evidence turns among the top k distinct turns, averaged; "
               "`ours` runs fast mode with the relativity threshold off (ranking measured); "
-              "`ours@0.45` is recall@10 counting only hits that pass the default threshold 0.45."), ""]
+              "`ours@0.45` is recall@10 counting only hits that pass the default threshold 0.45."),
+             ("- protocols: how the client sends a session -- `session` (all its turns in one request), `pair` "
+              "(a user turn and the replies after it), `message` (one turn per request); `inproc` = "
+              "`engine.memorize` / `engine.recall`, `http` = `/product/add` (fast, sync, `chat_time`, speaker as "
+              "`character`) and `/product/search` on the ASGI app. Split-half: weights were tuned on the `tune` "
+              "half (LoCoMo conv_26, conv_30, conv_41; zh c1) and are reported on the `held-out` half too."), ""]
     mem0_note = ""
     for ds_name, convs in datasets.items():
         convs = convs[: args.max_conversations] if args.max_conversations else convs
         t0 = time.time()
-        systems: list[Any] = []
+        runs = [(tr, pr) for tr in transports for pr in protocols]
+        ours_systems: dict[tuple[str, str], Any] = {
+            (tr, pr): (Ours(engine) if tr == "inproc" else OursHTTP(http, "ours")) for tr, pr in runs}
+        baselines: list[Any] = []
         for name in systems_wanted:
-            if name == "ours":
-                systems.append(Ours(engine))
-            elif name in ("bm25", "vector"):
-                systems.append(StoreBaseline(engine, name))
+            if name in ("bm25", "vector"):
+                baselines.append(StoreBaseline(engine, name))
         mem0 = None
         if "mem0" in systems_wanted:
             try:
                 workdir = Path(tempfile.mkdtemp(prefix="mem0-bench-"))
                 mem0 = Mem0Baseline(query_cached, dim, workdir)
-                systems.append(mem0)
+                baselines.append(mem0)
             except Exception as exc:  # noqa: BLE001 - documented in the results instead
                 mem0_note = f"mem0 could not run: {type(exc).__name__}: {exc}"
                 print(mem0_note, file=sys.stderr)
-        tallies = {s.name: Tally() for s in systems}
+        labels = [f"{tr}/{pr}" for tr, pr in runs]
+        tallies = {label: Tally() for label in labels}
+        halves = {(label, half): Tally() for label in labels for half in ("tune", "held-out")}
+        base_tallies = {b.name: Tally() for b in baselines}
+        memorize_ms: dict[str, list[float]] = {label: [] for label in labels}
         n_turns = 0
         for ci, conv in enumerate(convs):
-            cube = f"bench_{hashlib.sha1((ds_name + conv.conv_id).encode()).hexdigest()[:10]}"
-            memorize_conversation(engine, cube, conv)
-            emb.save()
-            if mem0 is not None:
-                try:
-                    mem0.add(cube, conv)
-                    query_cached.save()
-                except Exception as exc:  # noqa: BLE001
-                    mem0_note = f"mem0 failed while adding: {type(exc).__name__}: {exc}"
-                    systems.remove(mem0)
-                    tallies.pop("mem0", None)
-                    mem0 = None
-            n_turns += sum(len(s.turns) for s in conv.sessions)
-            for q in conv.questions:
-                for system in systems:
+            half = split_of(ds_name, convs, conv)
+            base_cube = None
+            for (tr, pr), label in zip(runs, labels, strict=True):
+                cube = f"bench_{hashlib.sha1((ds_name + conv.conv_id + label).encode()).hexdigest()[:10]}"
+                if base_cube is None:
+                    base_cube = cube
+                memorize_ms[label] += memorize_conversation(engine, cube, conv, pr, http if tr == "http" else None)
+                emb.save()
+                system = ours_systems[(tr, pr)]
+                for q in conv.questions:
                     start = time.perf_counter()
                     ranked, passed = system.search(cube, q)
                     ms = (time.perf_counter() - start) * 1000
-                    tallies[system.name].add(q, ranked, passed, ms)
+                    tallies[label].add(q, ranked, passed, ms)
+                    halves[(label, half)].add(q, ranked, passed, ms)
+            if mem0 is not None:
+                try:
+                    mem0.add(base_cube or "", conv)
+                    query_cached.save()
+                except Exception as exc:  # noqa: BLE001
+                    mem0_note = f"mem0 failed while adding: {type(exc).__name__}: {exc}"
+                    baselines.remove(mem0)
+                    base_tallies.pop("mem0", None)
+                    mem0 = None
+            n_turns += sum(len(s.turns) for s in conv.sessions)
+            for q in conv.questions:
+                for system in baselines:
+                    start = time.perf_counter()
+                    ranked, passed = system.search(base_cube or "", q)
+                    ms = (time.perf_counter() - start) * 1000
+                    base_tallies[system.name].add(q, ranked, passed, ms)
             print(f"[{ds_name}] conversation {ci + 1}/{len(convs)} done ({time.time() - t0:.0f}s)", file=sys.stderr)
         query_cached.save()
-        lines += report(ds_name, convs, n_turns, tallies)
+        lines += report(ds_name, convs, n_turns, tallies, halves, memorize_ms, base_tallies)
     if mem0_note:
         lines += ["", f"**mem0:** {mem0_note}"]
+    if http is not None:
+        http.__exit__(None, None, None)
+    engine.flush()  # /product/search reinforces what it returns, in the background
     engine.tasks.close()
     store.client.close()
     return "\n".join(lines) + "\n"
 
 
-def report(ds_name: str, convs: list[Conversation], n_turns: int, tallies: dict[str, Tally]) -> list[str]:
-    n_q = len(next(iter(tallies.values())).latency_ms) if tallies else 0
+def _r(t: Tally, cat: str, k: int) -> str:
+    r = t.recall.get(cat)
+    return f"{statistics.mean(r[k]):.3f}" if r and r[k] else "–"
+
+
+def report(ds_name: str, convs: list[Conversation], n_turns: int, tallies: dict[str, Tally],
+           halves: dict[tuple[str, str], Tally], memorize_ms: dict[str, list[float]],
+           base_tallies: dict[str, Tally]) -> list[str]:
+    first = next(iter(tallies.values()), None)
+    n_q = len(first.latency_ms) if first else 0
     out = [f"## {ds_name}: {len(convs)} conversations, {n_turns} turns, {n_q} questions", ""]
-    cats = sorted({c for t in tallies.values() for c in t.recall if c != "overall"}) + ["overall"]
-    out.append("| system | category | n | R@1 | R@5 | R@10 | R@20 | ours@0.45 R@10 |")
-    out.append("|---|---|---|---|---|---|---|---|")
-    for name, t in tallies.items():
-        for cat in cats:
-            r = t.recall.get(cat)
-            if not r:
-                continue
-            vals = " | ".join(f"{statistics.mean(r[k]):.3f}" for k in KS)
-            passed = f"{statistics.mean(t.passed10[cat]):.3f}" if name == "ours" else "–"
-            label = f"**{cat}**" if cat == "overall" else cat
-            out.append(f"| {name} | {label} | {len(r[1])} | {vals} | {passed} |")
-    out += ["", "| system | latency p50 ms | latency p95 ms | knowledge_update: latest above stale |",
-            "|---|---|---|---|"]
-    for name, t in tallies.items():
+    out.append("| ours: transport/protocol | R@1 | R@5 | R@10 | R@20 | R@10 tune half | R@10 held-out half "
+               "| ours@0.45 R@10 | memorize ms/request p50 / p95 | recall ms p50 / p95 |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for label, t in tallies.items():
+        vals = " | ".join(_r(t, "overall", k) for k in KS)
+        passed = f"{statistics.mean(t.passed10['overall']):.3f}" if t.passed10.get("overall") else "–"
+        mem = memorize_ms.get(label) or []
+        out.append(f"| {label} | {vals} | {_r(halves[(label, 'tune')], 'overall', 10)} | "
+                   f"{_r(halves[(label, 'held-out')], 'overall', 10)} | {passed} | "
+                   f"{pct(mem, 50):.1f} / {pct(mem, 95):.1f} ({len(mem)} requests) | "
+                   f"{pct(t.latency_ms, 50):.1f} / {pct(t.latency_ms, 95):.1f} |")
+    if tallies:
+        r10 = {label: statistics.mean(t.recall["overall"][10]) for label, t in tallies.items() if t.recall.get("overall")}
+        best, worst = max(r10, key=r10.__getitem__), min(r10, key=r10.__getitem__)
+        out += ["", (f"Best protocol `{best}` R@10 {r10[best]:.3f}, worst `{worst}` {r10[worst]:.3f} "
+                     f"(spread {r10[best] - r10[worst]:.3f}).")]
+    cats = sorted({c for t in [*tallies.values(), *base_tallies.values()] for c in t.recall if c != "overall"})
+    cats.append("overall")
+    out += ["", "R@10 per category (`ours` in every protocol; baselines on the session-per-request cube):", "",
+            "| system | " + " | ".join(cats) + " |", "|---|" + "---|" * len(cats)]
+    for label, t in [*((f"ours {k}", v) for k, v in tallies.items()), *base_tallies.items()]:
+        out.append(f"| {label} | " + " | ".join(_r(t, c, 10) for c in cats) + " |")
+    out += ["", ("| system | R@1 | R@5 | R@10 | R@20 | latency p50 ms | latency p95 ms | "
+                 "knowledge_update: latest above stale |"), "|---|---|---|---|---|---|---|---|"]
+    for name, t in [*((f"ours {k}", v) for k, v in tallies.items()), *base_tallies.items()]:
         ku = f"{sum(t.ku_latest_first)}/{len(t.ku_latest_first)}" if t.ku_latest_first else "–"
-        out.append(f"| {name} | {pct(t.latency_ms, 50):.1f} | {pct(t.latency_ms, 95):.1f} | {ku} |")
+        vals = " | ".join(_r(t, "overall", k) for k in KS)
+        out.append(f"| {name} | {vals} | {pct(t.latency_ms, 50):.1f} | {pct(t.latency_ms, 95):.1f} | {ku} |")
     out.append("")
     return out
 
@@ -482,7 +602,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="LoCoMo files/folders and zh-format files (default: ../shared/data dev sets)")
     parser.add_argument("--embedder", default="default",
                         help="'default' (the project's model), 'hash', or 'module:callable' returning Embeddings")
-    parser.add_argument("--systems", default="ours,bm25,vector,mem0", help="comma list of ours,bm25,vector,mem0")
+    parser.add_argument("--systems", default="ours,bm25,vector,mem0", help="comma list of ours,bm25,vector,mem0 (ours runs in every protocol)")
+    parser.add_argument("--protocols", default=",".join(PROTOCOLS),
+                        help="comma list of session,pair,message (how a client batches a session's turns)")
+    parser.add_argument("--transports", default=",".join(TRANSPORTS),
+                        help="comma list of inproc (engine calls), http (/product/add + /product/search)")
     parser.add_argument("--max-conversations", type=int, default=0, help="per data set; 0 = all")
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "memos-bench-cache"))
     parser.add_argument("--weaviate-url", default=None, help="use a running Weaviate instead of the embedded one")
@@ -491,8 +615,12 @@ def main(argv: list[str] | None = None) -> None:
     text = run(args)
     print(text)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        notes = ""
+        if out.exists() and NOTES_MARKER in out.read_text():  # hand-written notes survive a re-run
+            notes = "\n" + NOTES_MARKER + out.read_text().split(NOTES_MARKER, 1)[1]
+        out.write_text(text + notes)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,11 @@ class RankWeights(BaseModel):
     time: float = 0.15
     speaker: float = Field(default=0.06, description="the memory's speaker (character) is named in the query")
     character: float = Field(default=0.04, description="the memory is by or about the request's character")
-    neighbour: float = Field(default=0.15, description="share of the best adjacent turn's score a raw turn inherits")
+    neighbour: float = Field(default=0.20, description="share of the best nearby turn's score a raw turn inherits")
+    neighbour_reach: int = Field(default=3, ge=1, le=8, description="turns on each side of the stored session "
+                                 "that count as nearby")
+    neighbour_decay: float = Field(default=0.7, ge=0.0, le=1.0,
+                                   description="factor per extra turn of distance beyond the first")
     linked: float = Field(default=0.02, description="newer memory reached from an invalid one")
     mmr_lambda: float = 0.75
     # Memory-memory similarity is judged on the embedder's calibrated range (lo, hi): MMR starts to
@@ -123,6 +127,8 @@ class Settings(BaseSettings):
     #: Fast mode blends each turn's vector with the reply that follows it.
     contextual_vectors: bool = Field(default=True, validation_alias="MEMOS_CONTEXTUAL_VECTORS")
     contextual_weight: float = Field(default=0.3, ge=0.0, le=1.0, validation_alias="MEMOS_CONTEXTUAL_WEIGHT")
+    #: ... and with the session's previous stored turn (whose vector carries the turns before it).
+    contextual_prev_weight: float = Field(default=0.0, ge=0.0, le=1.0, validation_alias="MEMOS_CONTEXTUAL_PREV_WEIGHT")
     #: A common-sense cube every recall also reads (MemnetAI's global common-sense database).
     global_common_sense_cube: str | None = Field(default=None, validation_alias="MEMOS_GLOBAL_COMMON_SENSE_CUBE")
     #: Internet search for MemOS ``internet_search``: ``"module:attribute"`` naming a LangChain

@@ -288,6 +288,9 @@ class RecallItem(BaseModel):
     relativity: float  # absolute relevance in [0, 1], comparable across cubes and modes
     impression: float = 1.0  # decayed impression at recall time
     linked_from: str | None = None  # id of the invalid memory this newer one was reached from
+    #: The weighted contributions that sum to ``score`` (keys: see
+    #: :data:`memos_integrations.pipeline.recall.SCORE_PARTS`), for inspectors and debugging.
+    score_parts: dict[str, float] = Field(default_factory=dict)
 
 
 class AssociationNode(BaseModel):

@@ -2,7 +2,9 @@
 
 * **fast** (no LLM): every message (split at sentence boundaries when longer than the configured
   limit) becomes a raw memory, speaker and time kept, embedded in one batch and written in one
-  batch, so it is searchable at once.
+  batch, so it is searchable at once. Each turn is placed after its session's latest STORED
+  turn (sequence number, context vector; that turn's vector takes in its reply), so what is
+  stored does not depend on how the client batched its messages (:func:`link_to_session`).
 * **fine** (LLM): see :mod:`memos_integrations.pipeline.fine` (extraction, reconciliation).
 
 Each step takes a :class:`~memos_integrations.pipeline.deps.PipelineDeps`.
@@ -12,15 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from memos_integrations.domain.models import MemoryRecord, MemoryType, MessageRecord, utcnow
 from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, MemorizeResult
 from memos_integrations.domain.text import detect_language
 from memos_integrations.pipeline.deps import PipelineDeps
-from memos_integrations.pipeline.rank import mix_next_turn
+from memos_integrations.pipeline.rank import chain_turns
 from memos_integrations.pipeline.text import parse_when, split_content
 
 #: The user's name when a message names no speaker, in the message's language (MemnetAI's default
@@ -202,14 +205,67 @@ def insert_new(deps: PipelineDeps, records: Sequence[MemoryRecord]) -> list[Memo
     return fresh
 
 
+#: Striped locks: one process never links two concurrent requests of one session to the same
+#: previous turn (read latest -> insert is atomic per session within the process).
+_SESSION_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _session_locks(cubes: Sequence[str], user_id: str, session_id: str) -> list[threading.Lock]:
+    slots = sorted({hash((cube, user_id, session_id)) % len(_SESSION_LOCKS) for cube in cubes})
+    return [_SESSION_LOCKS[i] for i in slots]
+
+
+def link_to_session(deps: PipelineDeps, request: MemorizeRequest, fresh: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+    """Place new raw turns after the session's stored conversation (per cube): sequence numbers,
+    ``created_at`` strictly after the stored latest turn (so "latest" is well defined), and
+    context vectors (:func:`~memos_integrations.pipeline.rank.chain_turns`). One small read per
+    cube; returns the stored previous turns whose vectors changed (to write back)."""
+    settings = deps.settings
+    prev_weight = settings.contextual_prev_weight if settings.contextual_vectors else 0.0
+    next_weight = settings.contextual_weight if settings.contextual_vectors else 0.0
+    by_cube: dict[str, list[MemoryRecord]] = {}
+    for record in fresh:
+        by_cube.setdefault(record.cube_id, []).append(record)
+    changed: list[MemoryRecord] = []
+    for cube_id, turns in by_cube.items():
+        previous = deps.store.latest_turn(cube_id, request.session_id, user_id=request.user_id)
+        base = turns[0].created_at
+        if previous is not None and previous.created_at >= base:
+            base = previous.created_at + timedelta(milliseconds=1)
+        for n, turn in enumerate(turns):
+            turn.created_at = turn.updated_at = base + timedelta(milliseconds=n)
+        if chain_turns(turns, previous, prev_weight=prev_weight, next_weight=next_weight) and previous is not None:
+            changed.append(previous)
+    return changed
+
+
 def memorize_fast(deps: PipelineDeps, request: MemorizeRequest, *, task_id: str = "") -> MemorizeResult:
     """Store the request's messages as raw memories, searchable at once (idempotent: the ids
-    derive from the request's idempotency key, so a retried request stores nothing new)."""
+    derive from the request's idempotency key, so a retried request stores nothing new).
+
+    Each turn is linked to the session's STORED conversation, not to the request: it follows the
+    session's latest stored turn (sequence number, context vector) and that turn's vector takes in
+    the new one, so one message per request, a pair per request or a whole session per request
+    store the same vectors (:func:`link_to_session`)."""
     records = raw_records(request, max_chars=deps.settings.max_content_chars, task_id=task_id)
-    if deps.settings.contextual_vectors:  # a turn's vector leans towards the reply that follows it
-        embed_records(deps, records)
-        mix_next_turn(records, deps.settings.contextual_weight)
-    insert_new(deps, records)
+    ids_by_cube: dict[str, list[str]] = {}
+    for record in records:
+        ids_by_cube.setdefault(record.cube_id, []).append(record.id)
+    stored = existing_records(deps, ids_by_cube)
+    fresh = [r for r in records if r.id not in stored]
+    if fresh:
+        embed_records(deps, fresh)
+        locks = _session_locks(list(ids_by_cube), request.user_id, request.session_id)
+        for lock in locks:
+            lock.acquire()
+        try:
+            changed = link_to_session(deps, request, fresh)
+            deps.store.insert_many(fresh).raise_for_errors()
+            for previous in changed:
+                deps.store.update_vector(previous.cube_id, previous.id, previous.vector or [])
+        finally:
+            for lock in reversed(locks):
+                lock.release()
     if deps.keep_messages:
         deps.store.add_messages(message_records(request))
     return MemorizeResult(task_id=task_id or None, mode="fast", memories=records)

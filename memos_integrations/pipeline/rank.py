@@ -18,8 +18,6 @@ Example::
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import numpy as np
 import numpy.typing as npt
 
@@ -91,33 +89,63 @@ def select_diverse(scores: Array, vectors: Array, k: int, mode: str | None,
 
 
 # ------------------------------------------------------------------------------------------------
-# fast-mode context: a turn's vector leans a little towards the reply that follows it
+# fast-mode context: each raw turn's vector carries its neighbours in the STORED conversation
 
-def mix_next_turn(records: list[MemoryRecord], weight: float) -> None:
-    """Blend each fast-mode turn's vector with the vector of the next message of the same request
-    (``v + weight * v_next``, renormalised), in place.
 
-    A question ("Did you go to the concert?") is found by what was answered ("Yes, last Friday"),
-    and vice versa; measured on the dev sets this lifts vector recall@10 by 2-4 points (see
-    benchmarks/results/retrieval.md). Records without a vector or a ``position`` source are left as
-    they are; the text is not changed.
+def _unit(vector: Array) -> Array:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
+
+
+def turn_seq(record: MemoryRecord) -> int | None:
+    """A fast-mode raw turn's place in its session (``sources[0]["seq"]``), else None."""
+    if not record.sources:
+        return None
+    seq = record.sources[0].get("seq")
+    return seq if isinstance(seq, int) else None
+
+
+def chain_turns(turns: list[MemoryRecord], previous: MemoryRecord | None, *, prev_weight: float,
+                next_weight: float) -> bool:
+    """Link new raw turns (one cube and session, in the order said) to the session's stored
+    conversation, in place; True when ``previous`` (the session's latest stored turn, read with
+    its vector) got a new vector that must be written back.
+
+    Each turn gets the next sequence number of its session (``sources[*]["seq"]``) and, when it
+    has a vector, the vector ``unit(v + prev_weight * s_prev)`` where ``s_prev`` is the previous
+    turn's current vector (so earlier context fades geometrically); the previous turn's vector
+    becomes ``unit(s_prev + next_weight * v)`` -- a question leans towards its answer and an
+    answer towards its question. Processing a batch is the same as receiving its turns one by one
+    (only the stored previous turn is read), so the vectors do not depend on how a client batched
+    its messages.
+
+    >>> from memos_integrations.domain.models import MemoryRecord
+    >>> a = MemoryRecord(cube_id="c", user_id="u", memory="a", vector=[1.0, 0.0], sources=[{}])
+    >>> b = MemoryRecord(cube_id="c", user_id="u", memory="b", vector=[0.0, 1.0], sources=[{}])
+    >>> chain_turns([a, b], None, prev_weight=0.0, next_weight=1.0)
+    False
+    >>> [round(x, 3) for x in a.vector], b.vector, a.sources[0]["seq"], b.sources[0]["seq"]
+    ([0.707, 0.707], [0.0, 1.0], 0, 1)
     """
-    if weight <= 0:
-        return
-    by_cube: dict[str, dict[int, list[MemoryRecord]]] = {}
-    for record in records:
-        if record.vector is None or not record.sources:
+    changed = False
+    seq = (turn_seq(previous) if previous is not None else None)
+    seq = -1 if seq is None else seq
+    last: MemoryRecord | None = previous
+    last_vec = np.asarray(previous.vector, dtype=np.float32) if previous is not None and previous.vector else None
+    for turn in turns:
+        seq += 1
+        turn.sources = [{**src, "seq": seq} for src in (turn.sources or [{}])]
+        if turn.vector is None:
+            last, last_vec = turn, None
             continue
-        position = record.sources[0].get("position")
-        if isinstance(position, int):
-            by_cube.setdefault(record.cube_id, {}).setdefault(position, []).append(record)
-    for positions in by_cube.values():
-        ordered = sorted(positions)
-        originals = {id(r): np.asarray(r.vector, dtype=np.float32) for group in positions.values() for r in group}
-        for here, after in pairwise(ordered):
-            nxt = originals[id(positions[after][0])]
-            for record in positions[here]:
-                mixed = originals[id(record)] + weight * nxt
-                norm = float(np.linalg.norm(mixed))
-                if norm > 0:
-                    record.vector = (mixed / norm).tolist()
+        own = np.asarray(turn.vector, dtype=np.float32)
+        current = own
+        if last is not None and last_vec is not None and last_vec.shape == own.shape:
+            if prev_weight > 0:
+                current = _unit(own + np.float32(prev_weight) * last_vec)
+                turn.vector = current.tolist()
+            if next_weight > 0:
+                last.vector = _unit(last_vec + np.float32(next_weight) * own).tolist()
+                changed = changed or last is previous
+        last, last_vec = turn, current
+    return changed

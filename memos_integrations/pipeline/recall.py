@@ -177,14 +177,21 @@ def _vec(record: MemoryRecord) -> np.ndarray:
 # scoring
 
 
+#: The keys of :attr:`RecallItem.score_parts <memos_integrations.domain.requests.RecallItem.score_parts>`:
+#: the weighted contributions that sum to the ranking score.
+SCORE_PARTS = ("vector", "bm25", "impression", "time", "session", "speaker", "character", "linked", "neighbour")
+
+
 def _score(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], qvec: np.ndarray,
            window: TimeWindow | None, ref: datetime, weights: RankWeights,
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per candidate: ranking score, relativity, decayed impression, the vector matrix."""
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Per candidate: ranking score, relativity, decayed impression, the vector matrix, and the
+    score's parts (:data:`SCORE_PARTS`, arrays that sum to the score)."""
     query_lower = request.query.lower()
     character = (request.character or "").strip().lower()
+    n = len(cands)
     dim = qvec.shape[0]
-    matrix = np.zeros((len(cands), dim), dtype=np.float32)
+    matrix = np.zeros((n, dim), dtype=np.float32)
     for i, c in enumerate(cands):
         if c.vector.shape == (dim,):
             matrix[i] = c.vector
@@ -193,43 +200,59 @@ def _score(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], 
     rel = rank.relativity(cos_rel, lexical, weights)
     curve = deps.curve
     impression = np.array([curve.decayed(c.record, ref) for c in cands], dtype=np.float32)
-    score = weights.vector * cos_rel + weights.bm25 * lexical + weights.impression * impression
+    parts = {name: np.zeros(n, dtype=np.float32) for name in SCORE_PARTS}
+    parts["vector"] = (weights.vector * cos_rel).astype(np.float32)
+    parts["bm25"] = (weights.bm25 * lexical).astype(np.float32)
+    parts["impression"] = (weights.impression * impression).astype(np.float32)
     for i, c in enumerate(cands):
         r = c.record
         if window is not None:
-            score[i] += time_boost(window, r.happened_at, weights.time)
+            parts["time"][i] = time_boost(window, r.happened_at, weights.time)
         if request.session_id and r.session_id == request.session_id:
-            score[i] += weights.session
+            parts["session"][i] += weights.session
         if request.conversation_id and str(r.info.get("conversation_id", "")) == request.conversation_id:
-            score[i] += weights.session
-        if c.linked_from:
-            score[i] = max(score[i], c.floor[0]) + weights.linked
-            rel[i] = max(rel[i], c.floor[1])
+            parts["session"][i] += weights.session
         if c.from_session:
-            score[i] -= weights.session  # earlier-recalled memories fill in, never crowd out fresh hits
+            parts["session"][i] -= weights.session  # earlier-recalled memories fill in, never crowd out fresh hits
         if r.character and len(r.character) >= 2 and r.character.lower() in query_lower:
-            score[i] += weights.speaker
+            parts["speaker"][i] = weights.speaker
         same_speaker = r.character == request.character or (
             is_default_user(r.character) and is_default_user(request.character))
         if character and (same_speaker or (len(character) >= 2 and character in r.memory.lower())):
-            score[i] += weights.character  # by or about the one speaking now (MemnetAI ``character``)
+            parts["character"][i] = weights.character  # by or about the one speaking now (MemnetAI ``character``)
+    score = sum((parts[name] for name in SCORE_PARTS), np.zeros(n, dtype=np.float32))
+    for i, c in enumerate(cands):
+        if c.linked_from:  # the newer memory keeps at least the matched invalid one's score
+            lifted = max(float(score[i]), c.floor[0]) + weights.linked
+            parts["linked"][i] = lifted - float(score[i])
+            score[i] = lifted
+            rel[i] = max(rel[i], c.floor[1])
     if weights.neighbour > 0:
-        score = score + weights.neighbour * _neighbour_scores(cands, score)
-    return score, rel, impression, matrix
+        parts["neighbour"] = (weights.neighbour * _neighbour_scores(
+            cands, score, weights.neighbour_reach, weights.neighbour_decay)).astype(np.float32)
+        score = score + parts["neighbour"]
+    return score, rel, impression, matrix, parts
 
 
-def _turn_key(record: MemoryRecord) -> tuple[str, str, int] | None:
-    """(cube, request, message position) of a fast-mode raw turn, else None."""
-    if not record.is_fast or not record.sources or not record.idempotency_key:
+def _turn_key(record: MemoryRecord) -> tuple[str, str, str, int] | None:
+    """(cube, user, session, sequence number) of a fast-mode raw turn in its stored session; for
+    turns stored before sessions were sequenced, (cube, "", request, position); else None."""
+    if not record.is_fast or not record.sources:
         return None
+    seq = rank.turn_seq(record)
+    if seq is not None:
+        return (record.cube_id, record.user_id, "s:" + record.session_id, seq)
     position = record.sources[0].get("position")
-    return (record.cube_id, record.idempotency_key, position) if isinstance(position, int) else None
+    if isinstance(position, int) and record.idempotency_key:
+        return (record.cube_id, "", "r:" + record.idempotency_key, position)
+    return None
 
 
-def _neighbour_scores(cands: list[_Candidate], score: np.ndarray) -> np.ndarray:
-    """Best score among each raw turn's adjacent turns (same request, position ± 1) in the pool:
-    a reply is found through the question it answers and the other way round."""
-    best: dict[tuple[str, str, int], float] = {}
+def _neighbour_scores(cands: list[_Candidate], score: np.ndarray, reach: int = 1, decay: float = 0.5) -> np.ndarray:
+    """Best score among each raw turn's nearby turns in its stored session (sequence ± ``reach``,
+    each turn beyond the adjacent one discounted by ``decay``) in the pool, whatever request
+    brought them: a reply is found through the question it answers and the other way round."""
+    best: dict[tuple[str, str, str, int], float] = {}
     keys = [_turn_key(c.record) for c in cands]
     for key, value in zip(keys, score, strict=True):
         if key is not None:
@@ -238,8 +261,9 @@ def _neighbour_scores(cands: list[_Candidate], score: np.ndarray) -> np.ndarray:
     for i, key in enumerate(keys):
         if key is None:
             continue
-        cube, req, pos = key
-        near = [best[k] for k in ((cube, req, pos - 1), (cube, req, pos + 1)) if k in best]
+        cube, user, session, pos = key
+        near = [best[k] * decay ** (d - 1) for d in range(1, reach + 1)
+                for k in ((cube, user, session, pos - d), (cube, user, session, pos + d)) if k in best]
         if near:
             out[i] = max(near)
     return out
@@ -334,7 +358,7 @@ def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
         (invalid if hit.record.status == MemoryStatus.INVALID else cands).append(cand)
     invalid = [c for c in invalid if c.record.superseded_by]
     if invalid:
-        inv_score, inv_rel, _, _ = _score(deps, request, invalid, qvec, window, ref, weights)
+        inv_score, inv_rel, _, _, _ = _score(deps, request, invalid, qvec, window, ref, weights)
         if request.relativity > 0:
             matched = [i for i in range(len(invalid)) if inv_rel[i] >= request.relativity]
         else:
@@ -429,7 +453,7 @@ def _rank_into_buckets(deps: PipelineDeps, request: RecallRequest, cands: list[_
                        limits: dict[str, int]) -> dict[str, list[tuple[RecallItem, np.ndarray]]]:
     if not cands:
         return {}
-    score, rel, impression, matrix = _score(deps, request, cands, qvec, window, ref, weights)
+    score, rel, impression, matrix, parts = _score(deps, request, cands, qvec, window, ref, weights)
     by_family: dict[str, list[int]] = {}
     for i, c in enumerate(cands):
         if request.relativity > 0 and rel[i] * forgetting_gate(float(impression[i])) < request.relativity:
@@ -449,7 +473,8 @@ def _rank_into_buckets(deps: PipelineDeps, request: RecallRequest, cands: list[_
             record = cands[i].record
             record.vector = None
             item = RecallItem(record=record, score=float(score[i]), relativity=float(rel[i]),
-                              impression=float(impression[i]), linked_from=cands[i].linked_from)
+                              impression=float(impression[i]), linked_from=cands[i].linked_from,
+                              score_parts={name: float(parts[name][i]) for name in SCORE_PARTS})
             items.append((item, matrix[i]))
         out[fam] = items
     return out

@@ -501,6 +501,32 @@ class Memories:
         except CubeNotFoundError:
             return []
 
+    def latest_turn(self, cube_id: str, session_id: str, *, user_id: str | None = None,
+                    before: datetime | None = None, after: datetime | None = None) -> MemoryRecord | None:
+        """The most recently stored fast-mode raw turn of a session (any status), with its vector,
+        or ``None``: one small sorted query (fast memorize links a new turn to it). ``before``:
+        the latest turn created before that time; ``after``: the earliest turn created after it
+        (turns of a session are created in the order they were said, see ``link_to_session``)."""
+        parts = [Filter.by_property("session_id").equal(session_id), Filter.by_property("is_fast").equal(True)]
+        if user_id is not None:
+            parts.append(Filter.by_property("user_id").equal(user_id))
+        if before is not None:
+            parts.append(Filter.by_property("created_at").less_than(before))
+        if after is not None:
+            parts.append(Filter.by_property("created_at").greater_than(after))
+        coll = self.tenant(cube_id)
+        try:
+            with storage_errors(f"reading the latest turn of session {session_id} in cube {cube_id}"):
+                reply = coll.query.fetch_objects(
+                    filters=Filter.all_of(parts), limit=1, include_vector=True,
+                    sort=Sort.by_property("created_at", ascending=after is not None),
+                    return_properties=READ_PROPERTIES,
+                )
+                found = self.records(coll, reply.objects, include_vector=True)
+        except CubeNotFoundError:
+            return None
+        return found[0] if found else None
+
     def count(
         self,
         cube_id: str,

@@ -22,6 +22,7 @@ import uuid as uuidlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import datetime
 from typing import Any
 
 from weaviate import WeaviateClient
@@ -372,6 +373,12 @@ class MemoryStore:
         """How many of a cube's memories match (same restrictions as :meth:`list`)."""
         return self._memories.count(cube_id, filter=filter, user_id=user_id, statuses=statuses,
                                     memory_types=memory_types, ids=ids, is_fast=is_fast, key=key)
+
+    def latest_turn(self, cube_id: str, session_id: str, *, user_id: str | None = None,
+                    before: datetime | None = None, after: datetime | None = None) -> MemoryRecord | None:
+        """The most recently stored fast-mode raw turn of a session, with its vector (or ``None``);
+        ``before``/``after``: the turn just before / after that creation time."""
+        return self._memories.latest_turn(cube_id, session_id, user_id=user_id, before=before, after=after)
 
     def search(
         self,

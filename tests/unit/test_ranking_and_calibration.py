@@ -8,7 +8,13 @@ import pytest
 from memos_integrations.config import RankWeights, Settings
 from memos_integrations.domain.models import MemoryRecord, MemoryType
 from memos_integrations.pipeline.calibration import KNOWN_RANGES, Calibration, cosine, cosines
-from memos_integrations.pipeline.rank import bm25_saturation, mix_next_turn, relativity, select_diverse
+from memos_integrations.pipeline.rank import (
+    bm25_saturation,
+    chain_turns,
+    relativity,
+    select_diverse,
+    turn_seq,
+)
 from memos_integrations.pipeline.reconcile import Reconciliation, _group, _resolve_targets
 
 
@@ -72,11 +78,33 @@ def _turn(position: int, vector: list[float]) -> MemoryRecord:
 
 def test_context_vectors_lean_towards_the_next_turn() -> None:
     first, second = _turn(0, [1.0, 0.0]), _turn(1, [0.0, 1.0])
-    mix_next_turn([first, second], 0.3)
+    assert chain_turns([first, second], None, prev_weight=0.0, next_weight=0.3) is False
     assert first.vector is not None and first.vector[1] > 0 and second.vector == [0.0, 1.0]
+    assert (turn_seq(first), turn_seq(second)) == (0, 1)
     alone = _turn(0, [1.0, 0.0])
-    mix_next_turn([alone], 0.3)
+    chain_turns([alone], None, prev_weight=0.2, next_weight=0.3)
     assert alone.vector == [1.0, 0.0]
+
+
+def test_context_vectors_do_not_depend_on_batching() -> None:
+    """Turns chained in one batch get exactly the vectors (and sequence numbers) they get when
+    each arrives alone after the stored previous turn, whose vector is then written back."""
+    rng = np.random.default_rng(7)
+    raw = [rng.normal(size=8).astype(np.float32).tolist() for _ in range(5)]
+    batch = [_turn(i, list(v)) for i, v in enumerate(raw)]
+    chain_turns(batch, None, prev_weight=0.2, next_weight=0.3)
+    stored: list[MemoryRecord] = []
+    for i, v in enumerate(raw):
+        new = _turn(i, list(v))
+        previous = stored[-1].model_copy(deep=True) if stored else None
+        changed = chain_turns([new], previous, prev_weight=0.2, next_weight=0.3)
+        assert changed is (previous is not None)
+        if previous is not None:
+            stored[-1] = previous
+        stored.append(new)
+    for one, alone in zip(batch, stored, strict=True):
+        assert turn_seq(one) == turn_seq(alone)
+        assert np.allclose(one.vector or [], alone.vector or [], atol=1e-6)
 
 
 def test_settings_hold_every_tunable() -> None:
