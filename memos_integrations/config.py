@@ -140,6 +140,17 @@ class Settings(BaseSettings):
     #: Cubes kept loaded in Weaviate; least recently used ones beyond this are set INACTIVE
     #: (reactivated on their next use). 0 = never deactivate.
     max_active_cubes: int = Field(default=200, ge=0, validation_alias="MEMOS_MAX_ACTIVE_CUBES")
+    #: Compression of the memory vectors in Weaviate's HNSW index (applied when the Memory
+    #: collection is created; an existing store keeps its index): ``rq`` (rotational quantization,
+    #: 8 bits per dimension, rescored with the full vectors: no recall@10 cost on the dev sets and
+    #: ~30% less Weaviate memory at 200k memories), ``none``, ``bq`` (binary) or ``pq`` (product;
+    #: trains once a cube holds 100k vectors). See benchmarks/results/notes.md (perf, issue 16).
+    vector_compression: Literal["none", "rq", "bq", "pq"] = Field(
+        default="rq", validation_alias="MEMOS_VECTOR_COMPRESSION")
+    #: Fast-mode async memorize (``sync=False``, ``async_mode`` async): ``immediate`` writes the raw
+    #: memories without vectors at once (BM25-searchable on return) and a durable task adds the
+    #: vectors (pipeline/ingest.py); ``task`` stores nothing until the task has embedded them.
+    async_ingest: Literal["immediate", "task"] = Field(default="immediate", validation_alias="MEMOS_ASYNC_INGEST")
 
     # reliability: deadlines, leases, retries (see the README's reliability section)
     #: Seconds one chat-model call may take (the HTTP timeout of ``CHAT_MODEL_LIST`` models and a

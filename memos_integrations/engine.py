@@ -43,6 +43,7 @@ from memos_integrations.errors import (
     ModelUnavailableError,
 )
 from memos_integrations.pipeline import fine as fine_mode
+from memos_integrations.pipeline import ingest
 from memos_integrations.pipeline.calibration import Calibration
 from memos_integrations.pipeline.deps import PipelineDeps
 from memos_integrations.pipeline.dream import DreamRequest
@@ -54,7 +55,7 @@ from memos_integrations.pipeline.think import ThinkRequest
 from memos_integrations.pipeline.think import think as run_think
 from memos_integrations.storage.embedded import EmbeddedServer
 from memos_integrations.storage.store import MemoryStore
-from memos_integrations.tasks import TaskAbandoned, TaskRunner
+from memos_integrations.tasks import TaskAbandoned, TaskRunner, task_id_for
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +232,8 @@ class MemoryEngine:
         raw: list[MemoryRecord] = []
         if mode == "fine":
             raw = memorize_fast(self.deps, request).memories
+        elif self.settings.async_ingest == "immediate":  # BM25-searchable now, vectors by the task
+            raw = ingest.store_at_once(self.deps, request, task_id=task_id_for(request.user_id, key))
         task = TaskRecord(user_id=request.user_id, kind=f"memorize:{mode}", idempotency_key=key,
                           request=request.model_dump(mode="json"))
         task = self.tasks.submit(task)
@@ -247,7 +250,7 @@ class MemoryEngine:
                                              guard=lambda: self.tasks.ensure_current(task))
         else:
             self.tasks.ensure_current(task)
-            result = memorize_fast(self.deps, request, task_id=task.id)
+            result = ingest.complete(self.deps, request, task_id=task.id)  # memorize_fast + vectors of stored raws
         return result.model_dump(mode="json", exclude={"memories": {"__all__": {"vector"}}})
 
     def get_task(self, task_id: str) -> TaskRecord:

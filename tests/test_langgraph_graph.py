@@ -58,8 +58,9 @@ def test_fact_told_in_thread_1_is_injected_in_thread_2_fake_llm(hash_engine: Mem
     assert state["messages"][0].content == QUESTION
     assert state["messages"][-1].content == "Tuanzi is a British Shorthair."
     assert state["recalled_memory_ids"]
+    assert hash_engine.wait_for_tasks(task_ids=[state["memorize_task_id"]], timeout=30)
     stored = hash_engine.list_memories(user)
-    assert stored and {r.session_id for r in stored} == {"thread-1"}  # thread_id -> session_id
+    assert {r.session_id for r in stored} == {"thread-1", "thread-2"}  # thread_id -> session_id
 
 
 def test_streaming_yields_tokens_sync_and_async_fake_llm(hash_engine: MemoryEngine) -> None:

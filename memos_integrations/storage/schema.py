@@ -177,6 +177,32 @@ def memory_properties(zh_tokenization: Tokenization) -> list[Property]:
     ]
 
 
+def vector_quantizer(compression: str) -> Any:
+    """The HNSW quantizer of a ``MEMOS_VECTOR_COMPRESSION`` value (``none`` is explicit: a server
+    whose ``DEFAULT_QUANTIZATION`` names one would otherwise apply it)."""
+    quantizer = Configure.VectorIndex.Quantizer
+    if compression == "rq":  # 8 bits per dimension, rescored with the full vectors
+        return quantizer.rq(bits=8)
+    if compression == "bq":  # 1 bit per dimension, rescored with the full vectors
+        return quantizer.bq()
+    if compression == "pq":  # trained per cube once it holds training_limit vectors (100k)
+        return quantizer.pq()
+    if compression in ("none", ""):
+        return quantizer.none()
+    raise ValueError(f"unknown vector compression {compression!r} (none, rq, bq or pq)")
+
+
+def memory_vector_index(compression: str | None = None) -> Any:
+    """The Memory collection's HNSW index; ``compression`` defaults to ``MEMOS_VECTOR_COMPRESSION``.
+    Applied when the collection is created (an existing collection keeps its index)."""
+    if compression is None:
+        from memos_integrations.config import get_settings
+
+        compression = get_settings().vector_compression
+    return Configure.VectorIndex.hnsw(ef_construction=128, max_connections=32, ef=-1,
+                                      quantizer=vector_quantizer(compression))
+
+
 def collection_specs(prefix: str, zh_tokenization: Tokenization) -> dict[str, dict[str, Any]]:
     """Arguments for ``client.collections.create`` per collection name."""
     mt = Configure.multi_tenancy(enabled=True, auto_tenant_creation=True, auto_tenant_activation=True)
@@ -185,9 +211,7 @@ def collection_specs(prefix: str, zh_tokenization: Tokenization) -> dict[str, di
     return {
         f"{prefix}{MEMORY}": {
             "properties": memory_properties(zh_tokenization),
-            "vector_config": Configure.Vectors.self_provided(
-                vector_index_config=Configure.VectorIndex.hnsw(ef_construction=128, max_connections=32, ef=-1)
-            ),
+            "vector_config": Configure.Vectors.self_provided(vector_index_config=memory_vector_index()),
             "multi_tenancy_config": mt,
             "inverted_index_config": Configure.inverted_index(bm25_b=0.75, bm25_k1=1.2),
         },
