@@ -298,9 +298,9 @@ def test_dream_archives_what_the_forgetting_curve_let_go(server_env) -> None:  #
             message: dict[str, Any] = {"role": "user", "content": content}
             if when:
                 message["chat_time"] = when
-            added = http.post("/product/add", headers=auth, json={
+            added = http.post("/product/add", headers=auth, json={  # two conversations: no shared context
                 "user_id": server_env.alice, "writable_cube_ids": [user], "async_mode": "sync", "mode": "fast",
-                "messages": [message]})
+                "session_id": "travel" if when else "music", "messages": [message]})
             assert added.status_code == 200, added.text
         for _ in range(4):  # the violin memory is recalled again and again
             found = http.post("/product/search", headers=auth, json={
