@@ -55,6 +55,7 @@ from memos_integrations.pipeline.memorize import (
     embed_records,
     existing_records,
     idempotency_key,
+    ids_by_cube,
     insert_new,
     message_records,
     raw_records,
@@ -330,7 +331,7 @@ def memorize_fine(
     language = conversation_language(request)
     result = MemorizeResult(task_id=task_id or None, mode="fine")
     raw = raw_records(request, max_chars=deps.settings.max_content_chars, task_id=task_id)
-    stored_raw = existing_records(deps, _ids_by_cube(raw))
+    stored_raw = existing_records(deps, ids_by_cube(raw))
     raw_by_position: dict[tuple[str, int], list[str]] = {}
     for record in raw:
         if record.id in stored_raw:
@@ -383,13 +384,6 @@ def memorize_fine(
     if len(inserted) < len(result.memories):
         result.warnings.append(f"{len(result.memories) - len(inserted)} memory(ies) were already stored (re-run)")
     return result
-
-
-def _ids_by_cube(records: Sequence[MemoryRecord]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for record in records:
-        out.setdefault(record.cube_id, []).append(record.id)
-    return out
 
 
 def _tool_schema_changes(deps: PipelineDeps, records: Sequence[MemoryRecord]) -> tuple[

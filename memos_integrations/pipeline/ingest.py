@@ -36,19 +36,12 @@ from memos_integrations.pipeline.deps import PipelineDeps
 from memos_integrations.pipeline.memorize import (
     embed_records,
     existing_records,
+    ids_by_cube,
     link_to_session,
     memorize_fast,
     message_records,
     raw_records,
 )
-
-
-def _ids_by_cube(records: Sequence[MemoryRecord]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for record in records:
-        out.setdefault(record.cube_id, []).append(record.id)
-    return out
-
 
 #: ``sources[0]["ctx"]`` of an async-ingested raw turn once its vector is written: ``next`` = its
 #: embedding leaned towards the turn that follows it in the session (final), ``raw`` = its own
@@ -139,7 +132,7 @@ def store_at_once(deps: PipelineDeps, request: MemorizeRequest, *, task_id: str 
     by the task (:func:`complete`), whose durable record holds the request: they cost as much to
     write as the memories and nothing searches them."""
     records = raw_records(request, max_chars=deps.settings.max_content_chars, task_id=task_id)
-    stored = existing_records(deps, _ids_by_cube(records))
+    stored = existing_records(deps, ids_by_cube(records))
     fresh = [r for r in records if r.id not in stored]
     if fresh:
         link_to_session(deps, request, fresh)  # session order (seq, created_at); no vectors to chain yet
@@ -154,7 +147,7 @@ def _with_vectors(deps: PipelineDeps, records: Sequence[MemoryRecord], probe: li
     if probe is None:
         return set()
     found: set[str] = set()
-    for cube_id, ids in _ids_by_cube(records).items():
+    for cube_id, ids in ids_by_cube(records).items():
         hits = deps.store.search([cube_id], vector=probe, mode="vector", ids=ids, limit=len(ids), statuses=None)
         found.update(h.record.id for h in hits)
     return found
@@ -166,7 +159,7 @@ def complete(deps: PipelineDeps, request: MemorizeRequest, *, task_id: str = "")
     every other field as stored: sequence number, status, counters). When none of them is stored (a task submitted with ``MEMOS_ASYNC_INGEST=task``)
     this is synchronous fast mode. Idempotent: a re-run finds every vector written."""
     records = raw_records(request, max_chars=deps.settings.max_content_chars, task_id=task_id)
-    stored = existing_records(deps, _ids_by_cube(records))
+    stored = existing_records(deps, ids_by_cube(records))
     if not stored:
         return memorize_fast(deps, request, task_id=task_id)
     embed_records(deps, records)  # the request's own embeddings (fresh copies, not yet the stored ones)

@@ -177,15 +177,29 @@ def embed_records(deps: PipelineDeps, records: Sequence[MemoryRecord]) -> None:
         record.vector = vectors[record.text]
 
 
-def existing_records(deps: PipelineDeps, ids_by_cube: dict[str, list[str]]) -> dict[str, MemoryRecord]:
+def existing_records(deps: PipelineDeps, by_cube: dict[str, list[str]]) -> dict[str, MemoryRecord]:
     """The stored records (any status) among the given ids, per cube, by id."""
     found: dict[str, MemoryRecord] = {}
-    for cube_id, ids in ids_by_cube.items():
+    for cube_id, ids in by_cube.items():
         if not ids:
             continue
         for record in deps.store.list(cube_id, statuses=None, limit=len(ids), ids=ids):
             found[record.id] = record
     return found
+
+
+def ids_by_cube(records: Sequence[MemoryRecord]) -> dict[str, list[str]]:
+    """The records' ids grouped by cube, in order."""
+    out: dict[str, list[str]] = {}
+    for record in records:
+        out.setdefault(record.cube_id, []).append(record.id)
+    return out
+
+
+def not_stored(deps: PipelineDeps, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+    """The records whose (deterministic) ids are not stored yet (one read per cube)."""
+    stored = existing_records(deps, ids_by_cube(records))
+    return [r for r in records if r.id not in stored]
 
 
 def insert_new(deps: PipelineDeps, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
@@ -194,11 +208,7 @@ def insert_new(deps: PipelineDeps, records: Sequence[MemoryRecord]) -> list[Memo
     Re-inserting a stored id would overwrite it (and e.g. revive an archived raw window), so the
     stored ones are skipped: a retried request is a no-op.
     """
-    ids_by_cube: dict[str, list[str]] = {}
-    for record in records:
-        ids_by_cube.setdefault(record.cube_id, []).append(record.id)
-    stored = existing_records(deps, ids_by_cube)
-    fresh = [r for r in records if r.id not in stored]
+    fresh = not_stored(deps, records)
     if fresh:
         embed_records(deps, fresh)
         deps.store.insert_many(fresh).raise_for_errors()
@@ -248,14 +258,10 @@ def memorize_fast(deps: PipelineDeps, request: MemorizeRequest, *, task_id: str 
     the new one, so one message per request, a pair per request or a whole session per request
     store the same vectors (:func:`link_to_session`)."""
     records = raw_records(request, max_chars=deps.settings.max_content_chars, task_id=task_id)
-    ids_by_cube: dict[str, list[str]] = {}
-    for record in records:
-        ids_by_cube.setdefault(record.cube_id, []).append(record.id)
-    stored = existing_records(deps, ids_by_cube)
-    fresh = [r for r in records if r.id not in stored]
+    fresh = not_stored(deps, records)
     if fresh:
         embed_records(deps, fresh)
-        locks = _session_locks(list(ids_by_cube), request.user_id, request.session_id)
+        locks = _session_locks(list(ids_by_cube(records)), request.user_id, request.session_id)
         for lock in locks:
             lock.acquire()
         try:
