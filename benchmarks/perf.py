@@ -47,6 +47,7 @@ import asyncio
 import cProfile
 import io
 import json
+import math
 import os
 import platform
 import pstats
@@ -532,7 +533,7 @@ def embed_engines() -> list[dict[str, Any]]:
     for label, engine in ENGINES.items():
         env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
         proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--embed-probe", engine], env=env,
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600, check=False)
         try:
             row = json.loads(proc.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -548,17 +549,23 @@ def embed_engines() -> list[dict[str, Any]]:
 # serve --workers N (issue 16): the real server command, attached to this run's Weaviate
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and all its descendants (uvicorn's supervisor and workers)."""
+def _tree(pid: int) -> list[Any]:
+    """A process and all its descendants (psutil), or [] when it is gone."""
     import psutil
 
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0.0
+        return []
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and all its descendants (uvicorn's supervisor and workers)."""
+    import psutil
+
     total = 0.0
-    for proc in procs:
+    for proc in _tree(pid):
         try:
             t = proc.cpu_times()
             total += t.user + t.system
@@ -569,12 +576,8 @@ def tree_cpu(pid: int) -> float:
 
 def tree_rss(pid: int) -> float:
     """Resident memory (MiB) of a process and all its descendants."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
+    procs = _tree(pid)
+    if not procs:
         return float("nan")
     return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
 
@@ -985,7 +988,7 @@ def mem0_available() -> bool:
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     def fmt(v: Any) -> str:
         if isinstance(v, float):
-            return "n/a" if v != v else (f"{v:.1f}" if abs(v) < 1000 else f"{v:.0f}")
+            return "n/a" if math.isnan(v) else (f"{v:.1f}" if abs(v) < 1000 else f"{v:.0f}")
         return str(v)
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
@@ -1089,11 +1092,11 @@ def main() -> None:
     os.environ.pop("WEAVIATE_URL", None)
 
     from memos_integrations.config import get_settings
-    from memos_integrations.storage import embedded
-    from memos_integrations.engine import MemoryEngine
     from memos_integrations.domain.requests import MemorizeRequest
-    from memos_integrations.storage.store import MemoryStore
+    from memos_integrations.engine import MemoryEngine
     from memos_integrations.llm.embeddings import DEFAULT_MODEL_NAME, default_embeddings
+    from memos_integrations.storage import embedded
+    from memos_integrations.storage.store import MemoryStore
 
     get_settings.cache_clear()
     settings = get_settings()
@@ -1576,7 +1579,7 @@ def goals(r: dict[str, Any], args: argparse.Namespace) -> list[str]:
     rows = []
 
     def add(name: str, target: str, value: float | None, ok: bool | None, unit: str = "") -> None:
-        shown = "n/a" if value is None or value != value else f"{value:.1f}{unit}"
+        shown = "n/a" if value is None or math.isnan(value) else f"{value:.1f}{unit}"
         rows.append([name, target, shown, "n/a" if ok is None else ("met" if ok else "**missed**")])
 
     big = r["scales"][-1] if r["scales"] else None
