@@ -549,6 +549,18 @@ def embed_engines() -> list[dict[str, Any]]:
 # serve --workers N (issue 16): the real server command, attached to this run's Weaviate
 
 
+def stop_process(proc: subprocess.Popen[Any] | None, timeout: float = 20) -> None:
+    """Terminate a child process (an app server), killing it when it does not exit in time."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _tree(pid: int) -> list[Any]:
     """A process and all its descendants (psutil), or [] when it is gone."""
     import psutil
@@ -621,12 +633,7 @@ def bench_workers(env: dict[str, str], workers: int, queries: list[Query], user:
         out["workers"] = workers
         return out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=30)
         log_file.close()
 
 
@@ -851,12 +858,7 @@ def run_million(args: argparse.Namespace, pool: Pool, queries: list[Query], comp
             f"Weaviate RSS {out['wv_mem']['rss']:.0f} (peak {out['wv_mem']['hwm']:.0f}) MiB")
         engine.close()
     finally:
-        if app_proc is not None:
-            app_proc.terminate()
-            try:
-                app_proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                app_proc.kill()
+        stop_process(app_proc)
         if server is not None:
             server.stop()
         out["disk_gib"] = sum(f.stat().st_size for f in workdir.rglob("*") if f.is_file()) / 2**30
@@ -1227,12 +1229,7 @@ def main() -> None:
         results["final_mem"] = {"app": proc_mem(app_proc.pid), "wv": proc_mem(wv_pid)}
         engine.close()
     finally:
-        if app_proc is not None:
-            app_proc.terminate()
-            try:
-                app_proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                app_proc.kill()
+        stop_process(app_proc)
         embedded.ensure_embedded_server(settings).stop()
         shutil.rmtree(workdir, ignore_errors=True)
     if args.million:
