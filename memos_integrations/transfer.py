@@ -167,7 +167,7 @@ def _memnet_request(doc: dict[str, Any], user_id: str | None) -> MemorizeRequest
     namespace = doc.get("namespace") or "default"
     cube = agent if namespace == "default" else f"{agent}__{namespace}"
     return MemorizeRequest(user_id=agent, cube_ids=[cube], messages=[
-        {"role": m.get("role", "user"), "content": m.get("content", ""), "character": m.get("character")}
+        ChatMessage(role=m.get("role", "user"), content=m.get("content", ""), character=m.get("character"))
         for m in doc["messages"]])
 
 

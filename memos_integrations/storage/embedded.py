@@ -162,7 +162,7 @@ def _run_with_progress(cmd: list[str], env: dict[str, str], log: Callable[[str],
     """Run ``go install -v`` and report, every ``every`` seconds, the elapsed time and what it is
     doing (modules downloaded, packages compiled, the latest one). Returns (exit code, output tail)."""
     started = time.monotonic()
-    state = {"downloaded": 0, "compiled": 0, "latest": "starting"}
+    state: dict[str, Any] = {"downloaded": 0, "compiled": 0, "latest": "starting"}
     tail: list[str] = []
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

@@ -509,7 +509,7 @@ class MemoryStore:
     def get_resource(self, kind: str, resource_id: str) -> ResourceRecord | None:
         return self._resources.get(kind, resource_id)
 
-    def find_resources(self, kind: str, account: str | None = None) -> list[ResourceRecord]:
+    def find_resources(self, kind: str, account: str | None = None) -> builtins.list[ResourceRecord]:
         return self._resources.find(kind, account)
 
     def release_resource(self, kind: str, resource_id: str) -> bool:
