@@ -62,6 +62,13 @@ class RankWeights(BaseModel):
     neighbour_decay: float = Field(default=0.7, ge=0.0, le=1.0,
                                    description="factor per extra turn of distance beyond the first")
     linked: float = Field(default=0.02, description="newer memory reached from an invalid one")
+    expand_top: int = Field(default=10, ge=0, le=20, description="best raw turns whose adjacent stored turns "
+                            "join the candidates (second hop over the stored session)")
+    expand_prev: bool = Field(default=True, description="also the turn before each of them")
+    answer: float = Field(default=0.6, description="share of a question turn's score the turn after it "
+                          "(its reply) inherits when the reply's speaker is named in the query")
+    self_reference: float = Field(default=0.10, description="a first-person query (I, my, 我) and a memory of "
+                                  "what the user said (memory type UserMemory)")
     mmr_lambda: float = 0.75
     # Memory-memory similarity is judged on the embedder's calibrated range (lo, hi): MMR starts to
     # penalise at hi + mmr_floor * (1 - hi) and a pair counts as the same memory from

@@ -53,10 +53,14 @@ def _ctx(record: MemoryRecord) -> str | None:
     return (record.sources or [{}])[0].get(CTX)
 
 
-def _set_ctx(record: MemoryRecord, value: str) -> None:
+def _set_source(record: MemoryRecord, key: str, value: str) -> None:
     sources = list(record.sources or [{}])
-    sources[0] = {**sources[0], CTX: value}
+    sources[0] = {**sources[0], key: value}
     record.sources = sources
+
+
+def _set_ctx(record: MemoryRecord, value: str) -> None:
+    _set_source(record, CTX, value)
 
 
 def _lean(own: Sequence[float], towards: Sequence[float], weight: float) -> list[float]:
@@ -100,9 +104,11 @@ def vectorize(deps: PipelineDeps, request: MemorizeRequest, records: list[Memory
     for cube_id, turns in by_cube.items():
         turns.sort(key=lambda t: t.created_at)
         following: list[float] | None = None
+        after = deps.store.latest_turn(cube_id, request.session_id, user_id=request.user_id,
+                                       after=turns[-1].created_at)
+        if after is not None:  # the link a later request wrote may postdate the read of these turns
+            _set_source(turns[-1], "next", after.id)
         if weight > 0:
-            after = deps.store.latest_turn(cube_id, request.session_id, user_id=request.user_id,
-                                           after=turns[-1].created_at)
             following = _embedding_of(deps, after) if after is not None else None
             before = deps.store.latest_turn(cube_id, request.session_id, user_id=request.user_id,
                                             before=turns[0].created_at)
@@ -111,6 +117,7 @@ def vectorize(deps: PipelineDeps, request: MemorizeRequest, records: list[Memory
                     and turns[0].id not in done):
                 before.vector = _lean(before.vector, own[turns[0].id], weight)
                 _set_ctx(before, "next")
+                _set_source(before, "next", turns[0].id)
                 writes.append(before)
         for i, turn in enumerate(turns):
             nxt = own[turns[i + 1].id] if i + 1 < len(turns) else following
@@ -135,8 +142,10 @@ def store_at_once(deps: PipelineDeps, request: MemorizeRequest, *, task_id: str 
     stored = existing_records(deps, ids_by_cube(records))
     fresh = [r for r in records if r.id not in stored]
     if fresh:
-        link_to_session(deps, request, fresh)  # session order (seq, created_at); no vectors to chain yet
+        changed = link_to_session(deps, request, fresh)  # session order (seq, created_at, links); no vectors yet
         deps.store.insert_many(fresh).raise_for_errors()
+        for previous in changed:  # its link to the first new turn (its vector is the task's business)
+            deps.store.update_turn(previous.model_copy(update={"vector": None}))
     return records
 
 

@@ -229,7 +229,8 @@ def link_to_session(deps: PipelineDeps, request: MemorizeRequest, fresh: Sequenc
     """Place new raw turns after the session's stored conversation (per cube): sequence numbers,
     ``created_at`` strictly after the stored latest turn (so "latest" is well defined), and
     context vectors (:func:`~memos_integrations.pipeline.rank.chain_turns`). One small read per
-    cube; returns the stored previous turns whose vectors changed (to write back)."""
+    cube; returns the stored previous turns that changed (link to the next turn, vector) and must
+    be written back."""
     settings = deps.settings
     prev_weight = settings.contextual_prev_weight if settings.contextual_vectors else 0.0
     next_weight = settings.contextual_weight if settings.contextual_vectors else 0.0
@@ -268,7 +269,7 @@ def memorize_fast(deps: PipelineDeps, request: MemorizeRequest, *, task_id: str 
             changed = link_to_session(deps, request, fresh)
             deps.store.insert_many(fresh).raise_for_errors()
             for previous in changed:
-                deps.store.update_vector(previous.cube_id, previous.id, previous.vector or [])
+                deps.store.update_turn(previous)
         finally:
             for lock in reversed(locks):
                 lock.release()

@@ -109,9 +109,10 @@ def chain_turns(turns: list[MemoryRecord], previous: MemoryRecord | None, *, pre
                 next_weight: float) -> bool:
     """Link new raw turns (one cube and session, in the order said) to the session's stored
     conversation, in place; True when ``previous`` (the session's latest stored turn, read with
-    its vector) got a new vector that must be written back.
+    its vector) changed and must be written back (its link to the next turn, its vector).
 
-    Each turn gets the next sequence number of its session (``sources[*]["seq"]``) and, when it
+    Each turn gets the next sequence number of its session (``sources[*]["seq"]``), the ids of
+    the turns before and after it (``sources[0]["prev"]`` / ``["next"]``) and, when it
     has a vector, the vector ``unit(v + prev_weight * s_prev)`` where ``s_prev`` is the previous
     turn's current vector (so earlier context fades geometrically); the previous turn's vector
     becomes ``unit(s_prev + next_weight * v)`` -- a question leans towards its answer and an
@@ -126,6 +127,8 @@ def chain_turns(turns: list[MemoryRecord], previous: MemoryRecord | None, *, pre
     False
     >>> [round(x, 3) for x in a.vector], b.vector, a.sources[0]["seq"], b.sources[0]["seq"]
     ([0.707, 0.707], [0.0, 1.0], 0, 1)
+    >>> a.sources[0]["next"] == b.id and b.sources[0]["prev"] == a.id
+    True
     """
     changed = False
     seq = (turn_seq(previous) if previous is not None else None)
@@ -135,6 +138,10 @@ def chain_turns(turns: list[MemoryRecord], previous: MemoryRecord | None, *, pre
     for turn in turns:
         seq += 1
         turn.sources = [{**src, "seq": seq} for src in (turn.sources or [{}])]
+        if last is not None:  # links to the adjacent turns (recall's second hop over the session)
+            turn.sources[0]["prev"] = last.id
+            last.sources = [{**(last.sources or [{}])[0], "next": turn.id}, *(last.sources or [{}])[1:]]
+            changed = changed or last is previous
         if turn.vector is None:
             last, last_vec = turn, None
             continue

@@ -8,6 +8,12 @@ with the hits), then scoring in numpy (:mod:`memos_integrations.pipeline.rank`):
 * ranking score = vector + lexical signal, plus soft boosts: the time window named in the query
   (昨晚, last week, in May ... relative to ``reference_time``), the current session/conversation,
   the memory's impression after the forgetting curve;
+* conversation structure: a raw turn inherits part of the score of its nearby turns in the stored
+  session (``neighbour``), the reply to a question by the one the query names inherits more of the
+  question's (``answer``), and the turns next to the best-ranked ones join the candidates when the
+  hybrid fetch missed them (``expand_top``: one read by id per cube; the reply a question got is
+  often the memory asked for); a first-person query ("my ...", 我...) prefers what the user said
+  (``self_reference``) -- see ``config.RankWeights``;
 * per-kind limits with MMR dedup; invalid memories are excluded, optionally replaced by the newer
   ones they link to; common-sense (knowledge) cubes searched alongside; associative expansion.
 
@@ -61,6 +67,9 @@ FAMILY_TYPES: dict[str, list[MemoryType]] = {
     "skill": [MemoryType.SKILL],
 }
 AGENT_COMMON_SENSE_SUFFIX = "__common_sense"
+
+#: A query about the one asking: first person singular (我 but not 我们; I, my, me, mine, myself).
+FIRST_PERSON = re.compile(r"我(?!们)|\b(?:I|my|me|mine|myself)\b", re.IGNORECASE)
 
 _fanout = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memos-recall")
 
@@ -169,6 +178,42 @@ def _linked_new(deps: PipelineDeps, request: RecallRequest, invalid: list[_Candi
     return out
 
 
+def _adjacent_turns(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], qvec: np.ndarray,
+                    window: TimeWindow | None, ref: datetime, weights: RankWeights,
+                    present: dict[str, _Candidate], wanted: list[MemoryType]) -> list[_Candidate]:
+    """Second hop over the stored session: the turns after (and with ``expand_prev`` before) the
+    ``expand_top`` best-ranked raw turns, when the candidate fetch missed them -- the reply a
+    question got is often the memory asked for. One read by id per cube (the links are in each
+    turn's ``sources``, :func:`~memos_integrations.pipeline.rank.chain_turns`)."""
+    score = _score(deps, request, cands, qvec, window, ref, weights)[0]
+    by_cube: dict[str, list[str]] = {}
+    seeds = 0
+    for i in np.argsort(-score, kind="stable"):
+        record = cands[i].record
+        if not record.is_fast or not record.sources:
+            continue
+        links = [record.sources[0].get("next")] + ([record.sources[0].get("prev")] if weights.expand_prev else [])
+        by_cube.setdefault(record.cube_id, []).extend(
+            link for link in links if isinstance(link, str) and link not in present)
+        seeds += 1
+        if seeds == weights.expand_top:
+            break
+    statuses = [MemoryStatus.ACTIVATED, *([MemoryStatus.ARCHIVED] if request.include_archived else [])]
+
+    def read(item: tuple[str, list[str]]) -> list[MemoryRecord]:
+        cube, ids = item
+        return deps.store.list(cube, ids=list(dict.fromkeys(ids)), statuses=statuses, memory_types=wanted,
+                               filter=request.filter, limit=len(ids), include_vector=True)
+
+    out: list[_Candidate] = []
+    for records in _fanout.map(read, [(c, ids) for c, ids in by_cube.items() if ids]):
+        for record in records:
+            if record.id not in present:
+                present[record.id] = cand = _Candidate(record, _vec(record), 0.0)
+                out.append(cand)
+    return out
+
+
 def _vec(record: MemoryRecord) -> np.ndarray:
     return np.asarray(record.vector or [], dtype=np.float32)
 
@@ -204,6 +249,7 @@ def _score(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], 
     parts["vector"] = (weights.vector * cos_rel).astype(np.float32)
     parts["bm25"] = (weights.bm25 * lexical).astype(np.float32)
     parts["impression"] = (weights.impression * impression).astype(np.float32)
+    named = np.zeros(n, dtype=bool)  # the memory's speaker is named in the query
     for i, c in enumerate(cands):
         r = c.record
         if window is not None:
@@ -216,10 +262,14 @@ def _score(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], 
             parts["session"][i] -= weights.session  # earlier-recalled memories fill in, never crowd out fresh hits
         if r.character and len(r.character) >= 2 and r.character.lower() in query_lower:
             parts["speaker"][i] = weights.speaker
+            named[i] = True
         same_speaker = r.character == request.character or (
             is_default_user(r.character) and is_default_user(request.character))
         if character and (same_speaker or (len(character) >= 2 and character in r.memory.lower())):
             parts["character"][i] = weights.character  # by or about the one speaking now (MemnetAI ``character``)
+    if weights.self_reference and FIRST_PERSON.search(request.query):  # "my ...": what the user said
+        parts["character"] += np.array([weights.self_reference if c.record.memory_type == MemoryType.USER else 0.0
+                                        for c in cands], dtype=np.float32)
     score = sum((parts[name] for name in SCORE_PARTS), np.zeros(n, dtype=np.float32))
     for i, c in enumerate(cands):
         if c.linked_from:  # the newer memory keeps at least the matched invalid one's score
@@ -230,6 +280,10 @@ def _score(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], 
     if weights.neighbour > 0:
         parts["neighbour"] = (weights.neighbour * _neighbour_scores(
             cands, score, weights.neighbour_reach, weights.neighbour_decay)).astype(np.float32)
+        if weights.answer > 0:
+            # the reply to a question, by the one the query names: it answers what was asked
+            replied = np.where(named, weights.answer * _reply_scores(cands, score), 0.0)
+            parts["neighbour"] = np.maximum(parts["neighbour"], replied).astype(np.float32)
         score = score + parts["neighbour"]
     return score, rel, impression, matrix, parts
 
@@ -266,6 +320,24 @@ def _neighbour_scores(cands: list[_Candidate], score: np.ndarray, reach: int = 1
                 for k in ((cube, user, session, pos - d), (cube, user, session, pos + d)) if k in best]
         if near:
             out[i] = max(near)
+    return out
+
+
+QUESTION = re.compile(r"[?？]\s*$|[?？][^?？.!。！]*$|吗\s*[。！!]?\s*$")
+
+
+def _reply_scores(cands: list[_Candidate], score: np.ndarray) -> np.ndarray:
+    """For each raw turn that follows a question turn of its stored session in the pool, that
+    question's score (a question's answer is in the reply), else 0."""
+    asked: dict[tuple[str, str, str, int], float] = {}
+    keys = [_turn_key(c.record) for c in cands]
+    for c, key, value in zip(cands, keys, score, strict=True):
+        if key is not None and QUESTION.search(c.record.memory):
+            asked[key] = float(value)
+    out = np.zeros(len(cands), dtype=np.float32)
+    for i, key in enumerate(keys):
+        if key is not None:
+            out[i] = asked.get((key[0], key[1], key[2], key[3] - 1), 0.0)
     return out
 
 
@@ -373,6 +445,8 @@ def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
                 present[record.id] = _Candidate(record.model_copy(), vec, 0.0, from_session=True)
                 cands.append(present[record.id])
 
+    if weights.expand_top and cands:
+        cands.extend(_adjacent_turns(deps, request, cands, qvec, window, ref, weights, present, wanted))
     buckets = _rank_into_buckets(deps, request, cands, qvec, window, ref, weights, limits)
     if kcubes:
         kc = [_Candidate(h.record, _vec(h.record), h.bm25_score or 0.0) for h in khits]

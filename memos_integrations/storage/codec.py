@@ -114,6 +114,11 @@ def record_json(record: MemoryRecord) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+def sources_json(record: MemoryRecord) -> str:
+    """The ``sources_json`` property of a memory."""
+    return _json(record.sources)
+
+
 def _zh_text(record: MemoryRecord) -> str:
     """What the Chinese-tokenized BM25 property holds: the text when it has CJK characters."""
     return record.text if has_cjk(record.text) else ""

@@ -38,7 +38,9 @@ from memos_integrations.storage.codec import (
     check_updatable,
     is_uuid,
     properties_to_record,
+    record_json,
     record_to_properties,
+    sources_json,
     update_properties,
 )
 from memos_integrations.storage.errors import storage_errors
@@ -302,6 +304,14 @@ class Memories:
         with storage_errors(f"vector update of memory {memory_id}"):
             self.tenant(cube_id).data.update(uuid=memory_id, vector=builtins.list(vector))
 
+    def update_turn(self, record: MemoryRecord) -> None:
+        """Write back a stored raw turn as read and re-linked to its session: its ``sources``
+        (sequence number, ids of the adjacent turns) and its vector when it has one, in one write."""
+        props = {"sources_json": sources_json(record), RECORD_JSON: record_json(record)}
+        with _update_lock(record.id), storage_errors(f"update of turn {record.id}"):
+            self.tenant(record.cube_id).data.update(
+                uuid=record.id, properties=props, vector=builtins.list(record.vector) if record.vector else None)
+
     def delete(self, memory_ids: Iterable[str], cube_id: str | None = None) -> int:
         """Delete memories by id, any number (the cube of each is looked up when not given).
         Returns how many were deleted."""
@@ -480,6 +490,7 @@ class Memories:
         offset: int = 0,
         limit: int = 100,
         newest_first: bool = True,
+        include_vector: bool = False,
     ) -> builtins.list[MemoryRecord]:
         """One page of a cube's memories, newest first by default (``offset + limit`` is capped by
         Weaviate's ``QUERY_MAXIMUM_RESULTS``, 10,000 by default)."""
@@ -495,9 +506,9 @@ class Memories:
                 reply = coll.query.fetch_objects(
                     filters=flt, offset=offset, limit=min(limit, MAX_PAGE),
                     sort=Sort.by_property("created_at", ascending=not newest_first),
-                    return_properties=READ_PROPERTIES,
+                    return_properties=READ_PROPERTIES, include_vector=include_vector,
                 )
-                return self.records(coll, reply.objects, include_vector=False)
+                return self.records(coll, reply.objects, include_vector=include_vector)
         except CubeNotFoundError:
             return []
 

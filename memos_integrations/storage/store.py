@@ -345,6 +345,7 @@ class MemoryStore:
         offset: int = 0,
         limit: int = 100,
         newest_first: bool = True,
+        include_vector: bool = False,
     ) -> builtins.list[MemoryRecord]:
         """One page of a cube's memories, newest first by default.
 
@@ -356,7 +357,7 @@ class MemoryStore:
         """
         return self._memories.list(cube_id, filter=filter, user_id=user_id, statuses=statuses,
                                    memory_types=memory_types, ids=ids, is_fast=is_fast, key=key, offset=offset,
-                                   limit=limit, newest_first=newest_first)
+                                   limit=limit, newest_first=newest_first, include_vector=include_vector)
 
     def count(
         self,
@@ -373,6 +374,10 @@ class MemoryStore:
         """How many of a cube's memories match (same restrictions as :meth:`list`)."""
         return self._memories.count(cube_id, filter=filter, user_id=user_id, statuses=statuses,
                                     memory_types=memory_types, ids=ids, is_fast=is_fast, key=key)
+
+    def update_turn(self, record: MemoryRecord) -> None:
+        """Write back a stored raw turn re-linked to its session (``sources`` and vector)."""
+        self._memories.update_turn(record)
 
     def latest_turn(self, cube_id: str, session_id: str, *, user_id: str | None = None,
                     before: datetime | None = None, after: datetime | None = None) -> MemoryRecord | None:
