@@ -1,7 +1,8 @@
 """Recall: query -> candidates -> rank -> memoryPrompt.
 
 One query embedding, one hybrid Weaviate query per readable cube (in parallel, vectors returned
-with the hits), then scoring in numpy (:mod:`memos_integrations.pipeline.rank`):
+with the hits; the BM25 side runs while the query is embedded), then scoring in numpy
+(:mod:`memos_integrations.pipeline.rank`):
 
 * ``relativity`` in [0, 1]: calibrated cosine lifted by an absolute BM25 signal; the request's
   threshold applies to it (0 disables), so it means the same in every cube and mode;
@@ -33,7 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -112,6 +113,7 @@ class _Candidate:
     linked_from: str | None = None
     from_session: bool = False
     floor: tuple[float, float] = (0.0, 0.0)  # (score, relativity) inherited from the invalid memory it replaces
+    fused: float = 0.0  # the hybrid query's fused score (relative-score fusion, per cube)
 
 
 def knowledge_cubes(deps: PipelineDeps, request: RecallRequest) -> list[str]:
@@ -129,14 +131,18 @@ def knowledge_cubes(deps: PipelineDeps, request: RecallRequest) -> list[str]:
     return list(dict.fromkeys(cubes))
 
 
-def _fetch(deps: PipelineDeps, request: RecallRequest, text: str, vector: np.ndarray,
+def _fetch(deps: PipelineDeps, request: RecallRequest, text: str, embedded: Future[np.ndarray],
            wanted: list[MemoryType], kcubes: list[str], limit: int) -> tuple[list[SearchHit], list[SearchHit]]:
+    """The hybrid candidates; ``embedded`` is the query embedding being computed: the BM25 side of
+    each query starts at once and the vector side when the embedding is there."""
     statuses = [MemoryStatus.ACTIVATED]
     if request.include_archived:
         statuses.append(MemoryStatus.ARCHIVED)
     if request.include_linked_new_from_invalid:
         statuses.append(MemoryStatus.INVALID)
-    vec = vector.tolist()
+
+    def vec() -> list[float]:
+        return [float(x) for x in embedded.result()]
     knowledge_future = None
     if kcubes:
         knowledge_future = _fanout.submit(
@@ -178,18 +184,17 @@ def _linked_new(deps: PipelineDeps, request: RecallRequest, invalid: list[_Candi
     return out
 
 
-def _adjacent_turns(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], qvec: np.ndarray,
-                    window: TimeWindow | None, ref: datetime, weights: RankWeights,
-                    present: dict[str, _Candidate], wanted: list[MemoryType]) -> list[_Candidate]:
+def _adjacent_turns(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate],
+                    weights: RankWeights, present: dict[str, _Candidate],
+                    wanted: list[MemoryType]) -> list[_Candidate]:
     """Second hop over the stored session: the turns after (and with ``expand_prev`` before) the
-    ``expand_top`` best-ranked raw turns, when the candidate fetch missed them -- the reply a
-    question got is often the memory asked for. One read by id per cube (the links are in each
-    turn's ``sources``, :func:`~memos_integrations.pipeline.rank.chain_turns`)."""
-    score = _score(deps, request, cands, qvec, window, ref, weights)[0]
+    ``expand_top`` best raw turns of the hybrid fetch (by its fused score), when the fetch missed
+    them -- the reply a question got is often the memory asked for. One read by id per cube (the
+    links are in each turn's ``sources``, :func:`~memos_integrations.pipeline.rank.chain_turns`)."""
     by_cube: dict[str, list[str]] = {}
     seeds = 0
-    for i in np.argsort(-score, kind="stable"):
-        record = cands[i].record
+    for c in sorted(cands, key=lambda c: -c.fused):
+        record = c.record
         if not record.is_fast or not record.sources:
             continue
         links = [record.sources[0].get("next")] + ([record.sources[0].get("prev")] if weights.expand_prev else [])
@@ -203,7 +208,7 @@ def _adjacent_turns(deps: PipelineDeps, request: RecallRequest, cands: list[_Can
     def read(item: tuple[str, list[str]]) -> list[MemoryRecord]:
         cube, ids = item
         return deps.store.list(cube, ids=list(dict.fromkeys(ids)), statuses=statuses, memory_types=wanted,
-                               filter=request.filter, limit=len(ids), include_vector=True)
+                               filter=request.filter, limit=len(ids), include_vector=True, newest_first=None)
 
     out: list[_Candidate] = []
     for records in _fanout.map(read, [(c, ids) for c, ids in by_cube.items() if ids]):
@@ -415,9 +420,10 @@ def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
         result.memory_prompt = build_memory_prompt(result, now=ref)
         return result
 
-    qvec = np.asarray(deps.embeddings.embed_query(query), dtype=np.float32)
+    embedded = _fanout.submit(lambda: np.asarray(deps.embeddings.embed_query(query), dtype=np.float32))
     limit = max(deps.settings.recall_candidates, 3 * max(limits.values()))
-    hits, khits = _fetch(deps, request, bm25_query(query), qvec, wanted, kcubes, limit)
+    hits, khits = _fetch(deps, request, bm25_query(query), embedded, wanted, kcubes, limit)
+    qvec = embedded.result()
 
     cands: list[_Candidate] = []
     invalid: list[_Candidate] = []
@@ -426,7 +432,8 @@ def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
     for hit in hits:
         if hit.record.id in present:
             continue
-        cand = present[hit.record.id] = _Candidate(hit.record, _vec(hit.record), hit.bm25_score or 0.0)
+        cand = present[hit.record.id] = _Candidate(hit.record, _vec(hit.record), hit.bm25_score or 0.0,
+                                                   fused=hit.score)
         (invalid if hit.record.status == MemoryStatus.INVALID else cands).append(cand)
     invalid = [c for c in invalid if c.record.superseded_by]
     if invalid:
@@ -446,7 +453,7 @@ def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
                 cands.append(present[record.id])
 
     if weights.expand_top and cands:
-        cands.extend(_adjacent_turns(deps, request, cands, qvec, window, ref, weights, present, wanted))
+        cands.extend(_adjacent_turns(deps, request, cands, weights, present, wanted))
     buckets = _rank_into_buckets(deps, request, cands, qvec, window, ref, weights, limits)
     if kcubes:
         kc = [_Candidate(h.record, _vec(h.record), h.bm25_score or 0.0) for h in khits]

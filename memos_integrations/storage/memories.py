@@ -489,11 +489,12 @@ class Memories:
         key: str | None = None,
         offset: int = 0,
         limit: int = 100,
-        newest_first: bool = True,
+        newest_first: bool | None = True,
         include_vector: bool = False,
     ) -> builtins.list[MemoryRecord]:
-        """One page of a cube's memories, newest first by default (``offset + limit`` is capped by
-        Weaviate's ``QUERY_MAXIMUM_RESULTS``, 10,000 by default)."""
+        """One page of a cube's memories, newest first by default, oldest first with
+        ``newest_first=False``, unsorted (cheaper: a sort costs ~2.5 ms even for a few ids) with
+        ``None`` (``offset + limit`` is capped by Weaviate's ``QUERY_MAXIMUM_RESULTS``, 10,000 by default)."""
         if limit < 1 or offset < 0:
             raise InvalidRequestError("limit must be >= 1 and offset >= 0")
         if ids is not None and not ids:
@@ -505,7 +506,7 @@ class Memories:
             with storage_errors(f"listing cube {cube_id}"):
                 reply = coll.query.fetch_objects(
                     filters=flt, offset=offset, limit=min(limit, MAX_PAGE),
-                    sort=Sort.by_property("created_at", ascending=not newest_first),
+                    sort=None if newest_first is None else Sort.by_property("created_at", ascending=not newest_first),
                     return_properties=READ_PROPERTIES, include_vector=include_vector,
                 )
                 return self.records(coll, reply.objects, include_vector=include_vector)

@@ -19,7 +19,7 @@ import builtins
 import logging
 import time
 import uuid as uuidlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
@@ -344,10 +344,11 @@ class MemoryStore:
         key: str | None = None,
         offset: int = 0,
         limit: int = 100,
-        newest_first: bool = True,
+        newest_first: bool | None = True,
         include_vector: bool = False,
     ) -> builtins.list[MemoryRecord]:
-        """One page of a cube's memories, newest first by default.
+        """One page of a cube's memories, newest first by default (``False``: oldest first,
+        ``None``: unsorted, the cheapest read of known ids).
 
         ``filter`` is the MemOS filter DSL; ``ids``, ``is_fast`` and ``key`` restrict further.
 
@@ -422,7 +423,7 @@ class MemoryStore:
         cube_ids: Sequence[str],
         *,
         query: str,
-        vector: Sequence[float],
+        vector: Sequence[float] | Callable[[], Sequence[float]],
         limit: int = 50,
         alpha: float = 0.5,
         filter: dict[str, Any] | None = None,
@@ -431,7 +432,8 @@ class MemoryStore:
         memory_types: Sequence[MemoryType] | None = None,
     ) -> builtins.list[SearchHit]:
         """Recall's candidate fetch: up to ``limit`` hybrid hits per cube, with vectors, raw BM25
-        scores and distances (see :meth:`.memory_search.MemorySearch.hybrid_each`)."""
+        scores and distances (see :meth:`.memory_search.MemorySearch.hybrid_each`); ``vector`` may
+        be a callable giving it (the BM25 side starts while it is computed)."""
         return self._search.hybrid_each(cube_ids, query=query, vector=vector, limit=limit, alpha=alpha,
                                           filter=filter, user_id=user_id, statuses=statuses,
                                           memory_types=memory_types)
