@@ -31,6 +31,7 @@ names the command that produced it; `python benchmarks/collect.py` rebuilds this
 |---|---|---|
 | default embedding model | `python benchmarks/embedding_choice.py --by-category --measure-install` | recall@10 of candidate models, install size and time (issue: foundation) |
 | retrieval quality gate | `python benchmarks/retrieval.py` | evidence recall@1/5/10/20 per category, latency, BM25 / vector / mem0 baselines |
+| ranking variants | `python benchmarks/recall_variants.py benchmarks/recall_variants.json` | recall@10 (split-half, per category) of ranking settings on the dev sets, memorized once |
 | performance and scale | `python benchmarks/perf.py` | ingestion, recall latency at 1k/10k/100k and many cubes, HTTP concurrency, RSS, mem0 |
 | candidate fetch | `python benchmarks/candidate_fetch.py` | the storage hybrid helper against one plain hybrid call: wall time and Weaviate CPU per fetch |
 
