@@ -1,8 +1,7 @@
 """Recall: query -> candidates -> rank -> memoryPrompt.
 
 One query embedding, one hybrid Weaviate query per readable cube (in parallel, vectors returned
-with the hits; the BM25 side runs while the query is embedded), then scoring in numpy
-(:mod:`memos_integrations.pipeline.rank`):
+with the hits), then scoring in numpy (:mod:`memos_integrations.pipeline.rank`):
 
 * ``relativity`` in [0, 1]: calibrated cosine lifted by an absolute BM25 signal; the request's
   threshold applies to it (0 disables), so it means the same in every cube and mode;
@@ -34,7 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -131,18 +130,14 @@ def knowledge_cubes(deps: PipelineDeps, request: RecallRequest) -> list[str]:
     return list(dict.fromkeys(cubes))
 
 
-def _fetch(deps: PipelineDeps, request: RecallRequest, text: str, embedded: Future[np.ndarray],
+def _fetch(deps: PipelineDeps, request: RecallRequest, text: str, vector: np.ndarray,
            wanted: list[MemoryType], kcubes: list[str], limit: int) -> tuple[list[SearchHit], list[SearchHit]]:
-    """The hybrid candidates; ``embedded`` is the query embedding being computed: the BM25 side of
-    each query starts at once and the vector side when the embedding is there."""
     statuses = [MemoryStatus.ACTIVATED]
     if request.include_archived:
         statuses.append(MemoryStatus.ARCHIVED)
     if request.include_linked_new_from_invalid:
         statuses.append(MemoryStatus.INVALID)
-
-    def vec() -> list[float]:
-        return [float(x) for x in embedded.result()]
+    vec = vector.tolist()
     knowledge_future = None
     if kcubes:
         knowledge_future = _fanout.submit(
@@ -420,10 +415,9 @@ def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
         result.memory_prompt = build_memory_prompt(result, now=ref)
         return result
 
-    embedded = _fanout.submit(lambda: np.asarray(deps.embeddings.embed_query(query), dtype=np.float32))
+    qvec = np.asarray(deps.embeddings.embed_query(query), dtype=np.float32)
     limit = max(deps.settings.recall_candidates, 3 * max(limits.values()))
-    hits, khits = _fetch(deps, request, bm25_query(query), embedded, wanted, kcubes, limit)
-    qvec = embedded.result()
+    hits, khits = _fetch(deps, request, bm25_query(query), qvec, wanted, kcubes, limit)
 
     cands: list[_Candidate] = []
     invalid: list[_Candidate] = []

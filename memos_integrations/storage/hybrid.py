@@ -140,7 +140,7 @@ def hybrid_query(
     targets: Sequence[HybridTarget],
     *,
     query: str,
-    vector: Sequence[float] | Callable[[], Sequence[float]] | None,
+    vector: Sequence[float] | None,
     alpha: float,
     limit: int,
     query_properties: Sequence[str],
@@ -160,10 +160,6 @@ def hybrid_query(
     The queries of all targets go to ``pool`` at once (one runs in the calling thread; called
     from a thread of that pool, they run one by one instead).
 
-    ``vector`` may be a callable giving the vector (e.g. waiting for a query embedding computed
-    elsewhere): the BM25 queries then start on the pool first and the vector queries follow as
-    soon as it returns, so the keyword side overlaps the embedding.
-
     Raises:
         InvalidRequestError: empty query, ``limit < 1`` or ``offset < 0``.
         StorageError: (a subclass of) when Weaviate fails, see :mod:`.errors`.
@@ -177,7 +173,6 @@ def hybrid_query(
     weight = alpha if use_vector else 0.0
     keyword_depth, vector_depth = subquery_limits(limit, offset)
     sides = [side for side, wanted in (("keyword", use_keyword), ("vector", use_vector)) if wanted]
-    resolved: list[list[float]] = [] if callable(vector) else [list(vector or [])]
 
     def search(target: HybridTarget, side: str) -> Callable[[], list[Any]]:
         def run() -> list[Any]:
@@ -190,7 +185,7 @@ def hybrid_query(
                         )
                     else:
                         reply = target.collection.query.near_vector(
-                            near_vector=resolved[0], limit=vector_depth, filters=filters,
+                            near_vector=list(vector or []), limit=vector_depth, filters=filters,
                             return_metadata=MetadataQuery(distance=True), return_properties=[],
                         )
             except CubeNotFoundError:
@@ -198,15 +193,7 @@ def hybrid_query(
             return list(reply.objects)
         return run
 
-    if callable(vector) and use_keyword and use_vector and pool is not None and not _on_pool_thread(pool):
-        keyword: list[Future[list[Any]]] = [pool.submit(search(t, "keyword")) for t in targets]
-        resolved.append(list(vector()))
-        by_vector = _run_all([search(t, "vector") for t in targets], pool)
-        answers = iter([r for f, v in zip(keyword, by_vector, strict=True) for r in (f.result(), v)])
-    else:
-        if callable(vector):
-            resolved.append(list(vector()))
-        answers = iter(_run_all([search(t, side) for t in targets for side in sides], pool))
+    answers = iter(_run_all([search(t, side) for t in targets for side in sides], pool))
     ranked: list[list[FusedScore]] = []
     for _ in targets:
         found = {side: next(answers) for side in sides}

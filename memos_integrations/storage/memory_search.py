@@ -7,7 +7,7 @@ Weaviate's ``hybrid`` would give it plus its raw BM25 score and vector distance.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final, Literal
 
 from weaviate.classes.query import MetadataQuery
@@ -118,7 +118,7 @@ class MemorySearch:
         cube_ids: Sequence[str],
         *,
         query: str,
-        vector: Sequence[float] | Callable[[], Sequence[float]],
+        vector: Sequence[float],
         limit: int = 50,
         alpha: float = 0.5,
         filter: dict[str, Any] | None = None,
@@ -132,7 +132,6 @@ class MemorySearch:
         absolutely instead of trusting per-query relative fusion scores.
 
         Unlike :meth:`search`, nothing is cut across cubes: every cube returns up to ``limit``.
-        ``vector`` may be a callable that gives it: the BM25 side starts while it is computed.
         """
         if not query.strip():
             raise InvalidRequestError("hybrid search needs a non-empty query")
@@ -142,8 +141,7 @@ class MemorySearch:
         return self._hybrid(builtins.list(dict.fromkeys(cube_ids)), query, vector, alpha, limit, flt, True)
 
     def _hybrid(
-        self, cubes: Sequence[str], query: str, vector: Sequence[float] | Callable[[], Sequence[float]] | None,
-        alpha: float, limit: int,
+        self, cubes: Sequence[str], query: str, vector: Sequence[float] | None, alpha: float, limit: int,
         flt: _Filters | None, include_vector: bool,
     ) -> builtins.list[SearchHit]:
         targets = [HybridTarget(self.memories.tenant(c), f"cube {c}") for c in cubes]
