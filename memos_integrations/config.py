@@ -62,7 +62,7 @@ class RankWeights(BaseModel):
     neighbour_decay: float = Field(default=0.7, ge=0.0, le=1.0,
                                    description="factor per extra turn of distance beyond the first")
     linked: float = Field(default=0.02, description="newer memory reached from an invalid one")
-    expand_top: int = Field(default=10, ge=0, le=20, description="best raw turns whose adjacent stored turns "
+    expand_top: int = Field(default=5, ge=0, le=20, description="best raw turns whose adjacent stored turns "
                             "join the candidates (second hop over the stored session)")
     expand_prev: bool = Field(default=True, description="also the turn before each of them")
     answer: float = Field(default=0.6, description="share of a question turn's score the turn after it "
