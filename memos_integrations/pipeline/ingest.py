@@ -42,6 +42,7 @@ from memos_integrations.pipeline.memorize import (
     message_records,
     raw_records,
 )
+from memos_integrations.pipeline.rank import lean, set_source
 
 #: ``sources[0]["ctx"]`` of an async-ingested raw turn once its vector is written: ``next`` = its
 #: embedding leaned towards the turn that follows it in the session (final), ``raw`` = its own
@@ -53,20 +54,12 @@ def _ctx(record: MemoryRecord) -> str | None:
     return (record.sources or [{}])[0].get(CTX)
 
 
-def _set_source(record: MemoryRecord, key: str, value: str) -> None:
-    sources = list(record.sources or [{}])
-    sources[0] = {**sources[0], key: value}
-    record.sources = sources
-
-
 def _set_ctx(record: MemoryRecord, value: str) -> None:
-    _set_source(record, CTX, value)
+    set_source(record, CTX, value)
 
 
 def _lean(own: Sequence[float], towards: Sequence[float], weight: float) -> list[float]:
-    mixed = np.asarray(own, dtype=np.float32) + np.float32(weight) * np.asarray(towards, dtype=np.float32)
-    norm = float(np.linalg.norm(mixed))
-    return (mixed / norm).tolist() if norm > 0 else list(own)
+    return [float(x) for x in lean(np.asarray(own, dtype=np.float32), np.asarray(towards, dtype=np.float32), weight)]
 
 
 def _embedding_of(deps: PipelineDeps, turn: MemoryRecord) -> list[float]:
@@ -107,7 +100,7 @@ def vectorize(deps: PipelineDeps, request: MemorizeRequest, records: list[Memory
         after = deps.store.latest_turn(cube_id, request.session_id, user_id=request.user_id,
                                        after=turns[-1].created_at)
         if after is not None:  # the link a later request wrote may postdate the read of these turns
-            _set_source(turns[-1], "next", after.id)
+            set_source(turns[-1], "next", after.id)
         if weight > 0:
             following = _embedding_of(deps, after) if after is not None else None
             before = deps.store.latest_turn(cube_id, request.session_id, user_id=request.user_id,
@@ -117,7 +110,7 @@ def vectorize(deps: PipelineDeps, request: MemorizeRequest, records: list[Memory
                     and turns[0].id not in done):
                 before.vector = _lean(before.vector, own[turns[0].id], weight)
                 _set_ctx(before, "next")
-                _set_source(before, "next", turns[0].id)
+                set_source(before, "next", turns[0].id)
                 writes.append(before)
         for i, turn in enumerate(turns):
             nxt = own[turns[i + 1].id] if i + 1 < len(turns) else following

@@ -97,6 +97,19 @@ def _unit(vector: Array) -> Array:
     return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
 
 
+def lean(own: Array, towards: Array, weight: float) -> Array:
+    """``own`` leaned towards another vector: ``unit(own + weight * towards)`` (fast mode's context
+    vectors, synchronous and async alike)."""
+    return _unit(own + np.float32(weight) * towards)
+
+
+def set_source(record: MemoryRecord, key: str, value: object) -> None:
+    """Set ``key`` of a record's first source (``sources[0]``), leaving the others as they are."""
+    sources = list(record.sources or [{}])
+    sources[0] = {**sources[0], key: value}
+    record.sources = sources
+
+
 def turn_seq(record: MemoryRecord) -> int | None:
     """A fast-mode raw turn's place in its session (``sources[0]["seq"]``), else None."""
     if not record.sources:
@@ -139,8 +152,8 @@ def chain_turns(turns: list[MemoryRecord], previous: MemoryRecord | None, *, pre
         seq += 1
         turn.sources = [{**src, "seq": seq} for src in (turn.sources or [{}])]
         if last is not None:  # links to the adjacent turns (recall's second hop over the session)
-            turn.sources[0]["prev"] = last.id
-            last.sources = [{**(last.sources or [{}])[0], "next": turn.id}, *(last.sources or [{}])[1:]]
+            set_source(turn, "prev", last.id)
+            set_source(last, "next", turn.id)
             changed = changed or last is previous
         if turn.vector is None:
             last, last_vec = turn, None
@@ -149,10 +162,10 @@ def chain_turns(turns: list[MemoryRecord], previous: MemoryRecord | None, *, pre
         current = own
         if last is not None and last_vec is not None and last_vec.shape == own.shape:
             if prev_weight > 0:
-                current = _unit(own + np.float32(prev_weight) * last_vec)
+                current = lean(own, last_vec, prev_weight)
                 turn.vector = current.tolist()
             if next_weight > 0:
-                last.vector = _unit(last_vec + np.float32(next_weight) * own).tolist()
+                last.vector = lean(last_vec, own, next_weight).tolist()
                 changed = changed or last is previous
         last, last_vec = turn, current
     return changed

@@ -278,17 +278,22 @@ def _score(deps: PipelineDeps, request: RecallRequest, cands: list[_Candidate], 
             score[i] = lifted
             rel[i] = max(rel[i], c.floor[1])
     if weights.neighbour > 0:
+        keys = [_turn_key(c.record) for c in cands]
         parts["neighbour"] = (weights.neighbour * _neighbour_scores(
-            cands, score, weights.neighbour_reach, weights.neighbour_decay)).astype(np.float32)
+            keys, score, weights.neighbour_reach, weights.neighbour_decay)).astype(np.float32)
         if weights.answer > 0:
             # the reply to a question, by the one the query names: it answers what was asked
-            replied = np.where(named, weights.answer * _reply_scores(cands, score), 0.0)
+            replied = np.where(named, weights.answer * _reply_scores(cands, keys, score), 0.0)
             parts["neighbour"] = np.maximum(parts["neighbour"], replied).astype(np.float32)
         score = score + parts["neighbour"]
     return score, rel, impression, matrix, parts
 
 
-def _turn_key(record: MemoryRecord) -> tuple[str, str, str, int] | None:
+#: (cube, user, session, sequence number) of a raw turn in its stored session.
+TurnKey = tuple[str, str, str, int]
+
+
+def _turn_key(record: MemoryRecord) -> TurnKey | None:
     """(cube, user, session, sequence number) of a fast-mode raw turn in its stored session; for
     turns stored before sessions were sequenced, (cube, "", request, position); else None."""
     if not record.is_fast or not record.sources:
@@ -302,16 +307,15 @@ def _turn_key(record: MemoryRecord) -> tuple[str, str, str, int] | None:
     return None
 
 
-def _neighbour_scores(cands: list[_Candidate], score: np.ndarray, reach: int = 1, decay: float = 0.5) -> np.ndarray:
+def _neighbour_scores(keys: list[TurnKey | None], score: np.ndarray, reach: int = 1, decay: float = 0.5) -> np.ndarray:
     """Best score among each raw turn's nearby turns in its stored session (sequence ± ``reach``,
     each turn beyond the adjacent one discounted by ``decay``) in the pool, whatever request
     brought them: a reply is found through the question it answers and the other way round."""
-    best: dict[tuple[str, str, str, int], float] = {}
-    keys = [_turn_key(c.record) for c in cands]
+    best: dict[TurnKey, float] = {}
     for key, value in zip(keys, score, strict=True):
         if key is not None:
             best[key] = max(best.get(key, -1e9), float(value))
-    out = np.zeros(len(cands), dtype=np.float32)
+    out = np.zeros(len(keys), dtype=np.float32)
     for i, key in enumerate(keys):
         if key is None:
             continue
@@ -326,11 +330,10 @@ def _neighbour_scores(cands: list[_Candidate], score: np.ndarray, reach: int = 1
 QUESTION = re.compile(r"[?？]\s*$|[?？][^?？.!。！]*$|吗\s*[。！!]?\s*$")
 
 
-def _reply_scores(cands: list[_Candidate], score: np.ndarray) -> np.ndarray:
+def _reply_scores(cands: list[_Candidate], keys: list[TurnKey | None], score: np.ndarray) -> np.ndarray:
     """For each raw turn that follows a question turn of its stored session in the pool, that
     question's score (a question's answer is in the reply), else 0."""
-    asked: dict[tuple[str, str, str, int], float] = {}
-    keys = [_turn_key(c.record) for c in cands]
+    asked: dict[TurnKey, float] = {}
     for c, key, value in zip(cands, keys, score, strict=True):
         if key is not None and QUESTION.search(c.record.memory):
             asked[key] = float(value)

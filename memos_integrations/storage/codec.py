@@ -154,7 +154,7 @@ def record_to_properties(record: MemoryRecord) -> dict[str, Any]:
         "created_at": utc(record.created_at),
         "updated_at": utc(record.updated_at),
         "info_json": _json(record.info),
-        "sources_json": _json(record.sources),
+        "sources_json": sources_json(record),
         "extra_json": _json(record.extra),
         "change_log_json": _json([entry.model_dump(mode="json") for entry in record.change_log]),
         RECORD_JSON: record_json(record),
