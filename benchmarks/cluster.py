@@ -50,6 +50,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from perf import wait_healthy
+
 from memos_integrations.config import Settings
 from memos_integrations.storage.cluster import PORTS_PER_NODE, LocalCluster
 from memos_integrations.storage.embedded import _free_port, _free_run
@@ -111,18 +113,8 @@ class App:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 240.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"app {self.index} exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health/ready", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"app {self.index} not ready in {timeout}s:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.3)
+        wait_healthy(f"{self.url}/health/ready", self.process, timeout, f"app {self.index}",
+                     lambda: "\n" + self.log.read_text()[-3000:], request_timeout=5)
 
     def kill(self) -> None:
         """kill -9 the app's process group (nothing else: the cluster is not its child)."""

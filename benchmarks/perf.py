@@ -183,21 +183,30 @@ def serve(port: int) -> None:
     uvicorn.run(create_app(engine), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def start_app(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float, what: str,
+                 log_tail: Callable[[], str] = lambda: "", request_timeout: float = 1.0) -> None:
+    """Poll ``url`` until it answers 200. RuntimeError (with ``log_tail()``) when ``proc`` exits
+    first or ``timeout`` seconds pass."""
     import httpx
 
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-port", str(port)], env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + timeout
+    while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"the app server exited with {proc.returncode}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {log_tail()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
+            if httpx.get(url, timeout=request_timeout).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not answer within {timeout:.0f} s: {log_tail()}")
         time.sleep(0.3)
-    raise RuntimeError("the app server did not start within 120 s")
+
+
+def start_app(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-port", str(port)], env=env)
+    wait_healthy(f"http://127.0.0.1:{port}/health", proc, 120, "the app server")
+    return proc
 
 
 # ------------------------------------------------------------------------------------------------
@@ -609,7 +618,6 @@ def bench_workers(env: dict[str, str], workers: int, queries: list[Query], user:
     """``memos-integrations serve --workers N`` (its parent attaches to this run's embedded
     Weaviate, every worker builds its own engine): ``clients`` concurrent ``/product/search``
     clients, req/s, latency, CPU per request of the server processes and of Weaviate."""
-    import httpx
 
     port = free_port()
     log_path = Path(env["MEMOS_DATA_DIR"]).parent / f"serve-workers-{workers}.log"
@@ -619,19 +627,8 @@ def bench_workers(env: dict[str, str], workers: int, queries: list[Query], user:
                             stdout=log_file, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"serve --workers {workers} exited with {proc.returncode}: "
-                                   f"{log_path.read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"serve --workers {workers} did not answer within 180 s")
-            time.sleep(0.3)
+        wait_healthy(f"{base}/health", proc, 180, f"serve --workers {workers}",
+                     lambda: log_path.read_text(errors="replace")[-2000:])
         # warm every worker (model load, jieba) with a concurrent burst before measuring
         concurrent_http(base, queries, user, clients, 6 * clients * workers, 120)
         app0, wv0 = tree_cpu(proc.pid), cpu_seconds(WEAVIATE_PID)
@@ -1419,8 +1416,8 @@ def render(args: argparse.Namespace, command: str, info: dict[str, str], r: dict
         i, h = s["inproc"], s["http"]
         rows.append([s["count"], i["p50"], i["p95"], i["p99"], i["embed_ms"], i["weaviate_ms"], i["rest_ms"],
                      i["app_cpu_ms"], i["wv_cpu_ms"], h["p50"], h["p95"], h["p99"], s["insert_rate"]])
-    L += ["Columns: `embed` is the query embedding, `Weaviate` the candidate fetch (hybrid query), `rest` "
-          "everything else (the second hop's read by id, ranking, prompt).", ""]
+    L += [("Columns: `embed` is the query embedding, `Weaviate` the candidate fetch (hybrid query), `rest` "
+           "everything else (the second hop's read by id, ranking, prompt)."), ""]
     L += table(["memories", "in-proc p50", "p95", "p99", "embed p50", "Weaviate p50", "rest p50",
                 "app CPU/recall", "Weaviate CPU/recall", "HTTP p50", "HTTP p95", "HTTP p99", "insert/s (pooled)"],
                rows).splitlines()
