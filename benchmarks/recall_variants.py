@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import retrieval as R  # noqa: E402 - the benchmark's loaders and systems
+import retrieval as R
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,7 +25,7 @@ FAKE_GO = (
 
 def test_go_build_progress_reports_elapsed_time_downloads_and_packages() -> None:
     lines: list[str] = []
-    code, tail = _run_with_progress([sys.executable, "-c", FAKE_GO, "0"], dict(os.environ), lines.append, every=0.25)
+    code, _tail = _run_with_progress([sys.executable, "-c", FAKE_GO, "0"], dict(os.environ), lines.append, every=0.25)
     assert code == 0
     assert any("modules downloaded" in line and "now downloading github.com/" in line for line in lines), lines
     assert "2 packages compiled" in lines[-1] and "go install finished" in lines[-1]
