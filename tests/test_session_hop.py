@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from memos_integrations.config import Settings
+from memos_integrations.domain.models import MemoryStatus, MemoryType
 from memos_integrations.domain.requests import ChatMessage, MemorizeRequest, RecallRequest
 from memos_integrations.engine import MemoryEngine
 from memos_integrations.llm.embeddings import default_embeddings
@@ -105,6 +106,24 @@ def test_the_reply_is_recalled_through_the_question_it_answers(
     assert any(ANSWER in text for text in top(with_hop, cube)), top(with_hop, cube)
     # the same store and query without the hop (and answer share): the reply is not in the top 3
     assert not any(ANSWER in text for text in top(without, cube)), top(without, cube)
+
+
+def test_the_hop_keeps_to_the_request_filter_and_skips_invalid_memories(
+        engines: tuple[MemoryEngine, MemoryEngine]) -> None:
+    """The hop reads the reply with the hits, under the same rules: a request for the assistant's
+    memories only (``memory_types``) does not get the user's reply, nor does any request once the
+    reply is marked invalid."""
+    with_hop, _ = engines
+    cube = fresh("rules")
+    memorize(with_hop, cube, len(TURNS))
+    assert any(ANSWER in text for text in top(with_hop, cube))
+    only_assistant = with_hop.recall(RecallRequest(
+        user_id=cube, query=QUESTION, top_k=3, relativity=0.0, reinforce=False, include_preference=False,
+        include_tool_memory=False, include_skill=False, memory_types=[MemoryType.LONG_TERM]))
+    assert only_assistant.facts and all(it.record.memory_type == MemoryType.LONG_TERM for it in only_assistant.facts)
+    [reply] = [r for r in with_hop.list_memories(cube) if ANSWER in r.memory]
+    with_hop.update_memory(reply.id, [cube], status=MemoryStatus.INVALID, reason="wrong")
+    assert not any(ANSWER in text for text in top(with_hop, cube, k=20))
 
 
 def test_over_http_and_async_the_hop_finds_the_reply(weaviate_client: Any) -> None:
