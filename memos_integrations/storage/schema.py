@@ -20,11 +20,22 @@ import hashlib
 import re
 from typing import Any
 
-from weaviate.classes.config import Configure, DataType, Property, Tokenization
+from weaviate.classes.config import Configure, DataType, Property, Reconfigure, Tokenization
+
+from memos_integrations.storage.errors import storage_errors
 
 #: 1: per-field properties only. 2: adds ``record_json``, the whole record as one JSON text, which
 #: every read fetches instead of ~30 separate properties (version 1 stores migrate in ``setup()``).
 SCHEMA_VERSION = 2
+
+#: The cap of the HNSW search depth of the Memory collection: Weaviate searches with a dynamic
+#: ``ef = clamp(8 x limit, 100, cap)``, and recall's vector side asks for 100 objects, which
+#: Weaviate's default cap (:data:`WEAVIATE_EF_MAX`) searches with ef 500. With 200: ~3 ms less
+#: Weaviate CPU per recall at 100k memories, and LoCoMo dev R@10 0.532 instead of 0.533 with the
+#: conversations inside 100k other memories (zh unchanged; 100: 0.521) -- BENCHMARKS.md.
+HNSW_EF_MAX = 200
+#: Weaviate's own default cap, which collections created by earlier versions have.
+WEAVIATE_EF_MAX = 500
 
 #: The Memory property holding the whole record as compact JSON (see ``codec.record_to_properties``).
 RECORD_JSON = "record_json"
@@ -199,8 +210,23 @@ def memory_vector_index(compression: str | None = None) -> Any:
         from memos_integrations.config import get_settings
 
         compression = get_settings().vector_compression
-    return Configure.VectorIndex.hnsw(ef_construction=128, max_connections=32, ef=-1,
+    return Configure.VectorIndex.hnsw(ef_construction=128, max_connections=32, ef=-1, dynamic_ef_max=HNSW_EF_MAX,
                                       quantizer=vector_quantizer(compression))
+
+
+def lower_search_depth(memories: Any) -> bool:
+    """Give a Memory collection created with Weaviate's default HNSW search cap
+    (:data:`WEAVIATE_EF_MAX`, dynamic ``ef``) the cap of :data:`HNSW_EF_MAX`, a setting Weaviate
+    changes in place; any other setting is left as it is. True when it changed the collection."""
+    with storage_errors("reading the Memory collection's vector index"):
+        vectors = memories.config.get().vector_config or {}
+    index = vectors["default"].vector_index_config if "default" in vectors else None
+    if getattr(index, "ef", None) != -1 or getattr(index, "dynamic_ef_max", None) != WEAVIATE_EF_MAX:
+        return False
+    with storage_errors("lowering the Memory collection's HNSW search cap"):
+        memories.config.update(vector_config=Reconfigure.Vectors.update(
+            name="default", vector_index_config=Reconfigure.VectorIndex.hnsw(dynamic_ef_max=HNSW_EF_MAX)))
+    return True
 
 
 def collection_specs(prefix: str, zh_tokenization: Tokenization) -> dict[str, dict[str, Any]]:

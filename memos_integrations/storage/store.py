@@ -42,6 +42,7 @@ from memos_integrations.domain.models import (
 )
 from memos_integrations.errors import (
     ConfigurationError,
+    MemosError,
     NotFoundError,
     StorageConflictError,
     StorageError,
@@ -65,6 +66,7 @@ from memos_integrations.storage.schema import (
     RESOURCE,
     TASK,
     collection_specs,
+    lower_search_depth,
     replication_factor_for,
     with_replication,
 )
@@ -198,6 +200,12 @@ class MemoryStore:
         for name, spec in specs.items():
             if name not in existing:
                 self._create(name, spec, fallback=name == f"{self.prefix}{MEMORY}" and zh is None)
+        if f"{self.prefix}{MEMORY}" in existing:
+            try:  # a store created by an earlier version: recall's lower HNSW search cap
+                if lower_search_depth(self.memories):
+                    logger.info("lowered the HNSW search cap of %s%s", self.prefix, MEMORY)
+            except MemosError as exc:  # not fatal: searches just stay as deep as they were
+                logger.warning("could not lower the HNSW search cap of %s%s: %s", self.prefix, MEMORY, exc.message)
         deadline = time.monotonic() + 30
         while True:  # a collection another process just created may not be queryable here yet
             try:
