@@ -16,6 +16,7 @@ SECTIONS = [
     ("embedding.md", "python benchmarks/embedding_throughput.py"),
     ("retrieval.md", "python benchmarks/retrieval.py --out benchmarks/results/retrieval.md"),
     ("perf.md", "python benchmarks/perf.py"),
+    ("haystack.md", "python benchmarks/haystack.py --out benchmarks/results/haystack.md"),
     ("candidate_fetch.md", "python benchmarks/candidate_fetch.py"),
     ("cluster.md", "python benchmarks/cluster.py"),
     ("answer_quality.md", "python benchmarks/answer_quality.py --out benchmarks/results/answer_quality.md"),
@@ -33,6 +34,7 @@ names the command that produced it; `python benchmarks/collect.py` rebuilds this
 | retrieval quality gate | `python benchmarks/retrieval.py` | evidence recall@1/5/10/20 per category, latency, BM25 / vector / mem0 baselines |
 | ranking variants | `python benchmarks/recall_variants.py benchmarks/recall_variants.json` | recall@10 (split-half, per category) of ranking settings on the dev sets, memorized once |
 | performance and scale | `python benchmarks/perf.py` | ingestion, recall latency at 1k/10k/100k and many cubes, HTTP concurrency, RSS, mem0 |
+| recall at scale | `python benchmarks/haystack.py --out benchmarks/results/haystack.md` | recall@10 of the dev conversations inside 100k other memories, per HNSW search cap, with latency |
 | candidate fetch | `python benchmarks/candidate_fetch.py` | the storage hybrid helper against one plain hybrid call: wall time and Weaviate CPU per fetch |
 
 """
