@@ -42,7 +42,6 @@ from memos_integrations.domain.models import (
 )
 from memos_integrations.errors import (
     ConfigurationError,
-    MemosError,
     NotFoundError,
     StorageConflictError,
     StorageError,
@@ -204,8 +203,8 @@ class MemoryStore:
             try:  # a store created by an earlier version: recall's lower HNSW search cap
                 if lower_search_depth(self.memories):
                     logger.info("lowered the HNSW search cap of %s%s", self.prefix, MEMORY)
-            except MemosError as exc:  # not fatal: searches just stay as deep as they were
-                logger.warning("could not lower the HNSW search cap of %s%s: %s", self.prefix, MEMORY, exc.message)
+            except Exception:  # not fatal: searches just stay as deep as they were
+                logger.warning("could not lower the HNSW search cap of %s%s", self.prefix, MEMORY, exc_info=True)
         deadline = time.monotonic() + 30
         while True:  # a collection another process just created may not be queryable here yet
             try:
