@@ -30,9 +30,10 @@ SCHEMA_VERSION = 2
 
 #: The cap of the HNSW search depth of the Memory collection: Weaviate searches with a dynamic
 #: ``ef = clamp(8 x limit, 100, cap)``, and recall's vector side asks for 100 objects, which
-#: Weaviate's default cap (:data:`WEAVIATE_EF_MAX`) searches with ef 500. With 200: ~3 ms less
-#: Weaviate CPU per recall at 100k memories, and LoCoMo dev R@10 0.532 instead of 0.533 with the
-#: conversations inside 100k other memories (zh unchanged; 100: 0.521) -- BENCHMARKS.md.
+#: Weaviate's default cap (:data:`WEAVIATE_EF_MAX`) searches with ef 500. With 200: ~3-9 ms less
+#: Weaviate CPU per recall at 100k memories, and with the dev conversations inside 100k other
+#: memories LoCoMo R@10 0.530 instead of 0.531, zh 0.585 instead of 0.590-0.597 (less than one of
+#: its 68 questions); cap 100: LoCoMo 0.524 (``benchmarks/haystack.py``, BENCHMARKS.md).
 HNSW_EF_MAX = 200
 #: Weaviate's own default cap, which collections created by earlier versions have.
 WEAVIATE_EF_MAX = 500
