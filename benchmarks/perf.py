@@ -1436,9 +1436,8 @@ def render(args: argparse.Namespace, command: str, info: dict[str, str], r: dict
             a = s["inproc_loaded"]
             L += [(f"At {s['count']} memories the recalls were measured twice: right after the bulk insert "
                    f"(p50 {a['p50']:.1f}, p95 {a['p95']:.1f}, p99 {a['p99']:.1f} ms; CPU/recall app "
-                   f"{a['app_cpu_ms']:.1f} + Weaviate {a['wv_cpu_ms']:.1f} ms), when Weaviate is still merging the "
-                   f"new segments in the background, and after {s['steady_wait_s']:.0f} s idle (the row below, "
-                   "which the goals use): a store that is not being bulk-loaded."), ""]
+                   f"{a['app_cpu_ms']:.1f} + Weaviate {a['wv_cpu_ms']:.1f} ms) and after {s['steady_wait_s']:.0f} s "
+                   "idle (the row below, which the goals use)."), ""]
     rows = []
     for s in r["scales"]:
         i, h = s["inproc"], s["http"]
@@ -1594,7 +1593,7 @@ def render_million(rows_in: list[dict[str, Any]], pool_size: int, extra: dict[st
     for m in rows_in:
         if m.get("inproc_loaded"):
             a = m["inproc_loaded"]
-            L += ["", (f"[{m['compression']}] right after the insert (Weaviate still merging segments): recall p50 "
+            L += ["", (f"[{m['compression']}] right after the insert: recall p50 "
                        f"{a['p50']:.1f}, p95 {a['p95']:.1f} ms; the row above is after {m['steady_wait_s']:.0f} s idle.")]
     L += ["", "Weaviate RSS while inserting (MiB):", ""]
     counts = sorted({mk["count"] for m in rows_in for mk in m["marks"]})
