@@ -59,7 +59,7 @@ def _set_ctx(record: MemoryRecord, value: str) -> None:
 
 
 def _lean(own: Sequence[float], towards: Sequence[float], weight: float) -> list[float]:
-    return [float(x) for x in lean(np.asarray(own, dtype=np.float32), np.asarray(towards, dtype=np.float32), weight)]
+    return lean(np.asarray(own, dtype=np.float32), np.asarray(towards, dtype=np.float32), weight).tolist()
 
 
 def _embedding_of(deps: PipelineDeps, turn: MemoryRecord) -> list[float]:
