@@ -87,3 +87,25 @@ def test_hybrid_over_several_cubes_and_a_missing_one(corpus: tuple[MemoryStore, 
     store, cube, _ = corpus
     hits = store.hybrid_each([cube, f"{cube}_never_written"], query="tea garden", vector=[1.0] * DIM, limit=5)
     assert len(hits) == 5 and {h.record.cube_id for h in hits} == {cube}
+
+
+def test_vector_given_as_a_function_gives_the_same_hits(corpus: tuple[MemoryStore, str, random.Random]) -> None:
+    """Recall passes the query embedding still under way as a function (the BM25 searches go first):
+    it is asked for once, whatever the number of cubes, and the hits are those of the vector itself."""
+    store, cube, _ = corpus
+    rng = random.Random(11)
+    for _ in range(5):
+        query, vector = " ".join(rng.sample(WORDS, 2)), _vec(rng)
+        calls: list[int] = []
+
+        def later(v: list[float] = vector, calls: list[int] = calls) -> list[float]:
+            calls.append(1)
+            return v
+
+        cubes = [cube, f"{cube}_never_written"]
+        given = store.hybrid_each(cubes, query=query, vector=vector, limit=20)
+        deferred = store.hybrid_each(cubes, query=query, vector=later, limit=20)
+        assert len(calls) == 1
+        assert [(h.record.id, h.score, h.bm25_score, h.distance) for h in deferred] == \
+            [(h.record.id, h.score, h.bm25_score, h.distance) for h in given]
+        assert any(h.distance is not None for h in deferred) and any(h.bm25_score > 0 for h in deferred)

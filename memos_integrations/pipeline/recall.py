@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -130,14 +131,15 @@ def knowledge_cubes(deps: PipelineDeps, request: RecallRequest) -> list[str]:
     return list(dict.fromkeys(cubes))
 
 
-def _fetch(deps: PipelineDeps, request: RecallRequest, text: str, vector: np.ndarray,
+def _fetch(deps: PipelineDeps, request: RecallRequest, text: str, vec: Callable[[], Sequence[float]],
            wanted: list[MemoryType], kcubes: list[str], limit: int) -> tuple[list[SearchHit], list[SearchHit]]:
+    """The hybrid candidates of the readable cubes and of the knowledge cubes; ``vec`` returns the
+    query vector (the BM25 searches are sent before it is asked for)."""
     statuses = [MemoryStatus.ACTIVATED]
     if request.include_archived:
         statuses.append(MemoryStatus.ARCHIVED)
     if request.include_linked_new_from_invalid:
         statuses.append(MemoryStatus.INVALID)
-    vec = vector.tolist()
     knowledge_future = None
     if kcubes:
         knowledge_future = _fanout.submit(
@@ -418,9 +420,12 @@ def recall(deps: PipelineDeps, request: RecallRequest) -> RecallResult:
         result.memory_prompt = build_memory_prompt(result, now=ref)
         return result
 
-    qvec = np.asarray(deps.embeddings.embed_query(query), dtype=np.float32)
+    # the query embedding runs while the BM25 searches are under way (hybrid_query asks for it after
+    # sending them): at 1,000,000 memories the BM25 side is the longer of the two
+    embedding = _fanout.submit(deps.embeddings.embed_query, query)
     limit = max(deps.settings.recall_candidates, 3 * max(limits.values()))
-    hits, khits = _fetch(deps, request, bm25_query(query), qvec, wanted, kcubes, limit)
+    hits, khits = _fetch(deps, request, bm25_query(query), embedding.result, wanted, kcubes, limit)
+    qvec = np.asarray(embedding.result(), dtype=np.float32)
 
     cands: list[_Candidate] = []
     invalid: list[_Candidate] = []

@@ -140,7 +140,7 @@ def hybrid_query(
     targets: Sequence[HybridTarget],
     *,
     query: str,
-    vector: Sequence[float] | None,
+    vector: Sequence[float] | Callable[[], Sequence[float]] | None,
     alpha: float,
     limit: int,
     query_properties: Sequence[str],
@@ -158,7 +158,9 @@ def hybrid_query(
     ranking is BM25's alone. A target whose tenant does not exist yet has no hits.
 
     The queries of all targets go to ``pool`` at once (one runs in the calling thread; called
-    from a thread of that pool, they run one by one instead).
+    from a thread of that pool, they run one by one instead). ``vector`` may be a function that
+    returns it (e.g. the query embedding still being computed): it is called once, after the
+    keyword searches have gone to the pool, so the embedding overlaps the BM25 searches.
 
     Raises:
         InvalidRequestError: empty query, ``limit < 1`` or ``offset < 0``.
@@ -174,6 +176,8 @@ def hybrid_query(
     keyword_depth, vector_depth = subquery_limits(limit, offset)
     sides = [side for side, wanted in (("keyword", use_keyword), ("vector", use_vector)) if wanted]
 
+    resolved: list[Sequence[float]] = []
+
     def search(target: HybridTarget, side: str) -> Callable[[], list[Any]]:
         def run() -> list[Any]:
             try:
@@ -185,7 +189,7 @@ def hybrid_query(
                         )
                     else:
                         reply = target.collection.query.near_vector(
-                            near_vector=list(vector or []), limit=vector_depth, filters=filters,
+                            near_vector=list(resolved[0]), limit=vector_depth, filters=filters,
                             return_metadata=MetadataQuery(distance=True), return_properties=[],
                         )
             except CubeNotFoundError:
@@ -193,7 +197,17 @@ def hybrid_query(
             return list(reply.objects)
         return run
 
-    answers = iter(_run_all([search(t, side) for t in targets for side in sides], pool))
+    keyword_first: list[Future[list[Any]]] = []
+    if callable(vector) and use_keyword and use_vector and pool is not None and not _on_pool_thread(pool):
+        keyword_first = [pool.submit(search(t, "keyword")) for t in targets]
+    if use_vector and vector is not None:
+        resolved.append(vector() if callable(vector) else vector)
+    if keyword_first:
+        vector_found = _run_all([search(t, "vector") for t in targets], pool)
+        keyword_found = [f.result() for f in keyword_first]
+        answers = iter([found for pair in zip(keyword_found, vector_found, strict=True) for found in pair])
+    else:
+        answers = iter(_run_all([search(t, side) for t in targets for side in sides], pool))
     ranked: list[list[FusedScore]] = []
     for _ in targets:
         found = {side: next(answers) for side in sides}

@@ -7,7 +7,7 @@ Weaviate's ``hybrid`` would give it plus its raw BM25 score and vector distance.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal
 
 from weaviate.classes.query import MetadataQuery
@@ -118,7 +118,7 @@ class MemorySearch:
         cube_ids: Sequence[str],
         *,
         query: str,
-        vector: Sequence[float],
+        vector: Sequence[float] | Callable[[], Sequence[float]],
         limit: int = 50,
         alpha: float = 0.5,
         filter: dict[str, Any] | None = None,
@@ -129,7 +129,8 @@ class MemorySearch:
         """Recall's candidate fetch: a hybrid query per cube (all in parallel), vectors included,
         each hit with its raw BM25 score in ``bm25_score`` (0 when only the vector side found it)
         and its cosine ``distance`` (``None`` when only BM25 found it), so the caller can score
-        absolutely instead of trusting per-query relative fusion scores.
+        absolutely instead of trusting per-query relative fusion scores. ``vector`` may be a
+        function returning it (the query embedding under way): the BM25 searches start first.
 
         Unlike :meth:`search`, nothing is cut across cubes: every cube returns up to ``limit``.
         """
@@ -141,7 +142,8 @@ class MemorySearch:
         return self._hybrid(builtins.list(dict.fromkeys(cube_ids)), query, vector, alpha, limit, flt, True)
 
     def _hybrid(
-        self, cubes: Sequence[str], query: str, vector: Sequence[float] | None, alpha: float, limit: int,
+        self, cubes: Sequence[str], query: str, vector: Sequence[float] | Callable[[], Sequence[float]] | None,
+        alpha: float, limit: int,
         flt: _Filters | None, include_vector: bool,
     ) -> builtins.list[SearchHit]:
         targets = [HybridTarget(self.memories.tenant(c), f"cube {c}") for c in cubes]

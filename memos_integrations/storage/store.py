@@ -19,7 +19,7 @@ import builtins
 import logging
 import time
 import uuid as uuidlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
@@ -430,7 +430,7 @@ class MemoryStore:
         cube_ids: Sequence[str],
         *,
         query: str,
-        vector: Sequence[float],
+        vector: Sequence[float] | Callable[[], Sequence[float]],
         limit: int = 50,
         alpha: float = 0.5,
         filter: dict[str, Any] | None = None,
@@ -439,7 +439,8 @@ class MemoryStore:
         memory_types: Sequence[MemoryType] | None = None,
     ) -> builtins.list[SearchHit]:
         """Recall's candidate fetch: up to ``limit`` hybrid hits per cube, with vectors, raw BM25
-        scores and distances (see :meth:`.memory_search.MemorySearch.hybrid_each`)."""
+        scores and distances (see :meth:`.memory_search.MemorySearch.hybrid_each`). ``vector`` may be a
+        function returning it: the BM25 searches start before it is called."""
         return self._search.hybrid_each(cube_ids, query=query, vector=vector, limit=limit, alpha=alpha,
                                           filter=filter, user_id=user_id, statuses=statuses,
                                           memory_types=memory_types)
