@@ -204,8 +204,13 @@ def _adjacent_turns(deps: PipelineDeps, request: RecallRequest, cands: list[_Can
 
     def read(item: tuple[str, list[str]]) -> list[MemoryRecord]:
         cube, ids = item
-        return deps.store.list(cube, ids=list(dict.fromkeys(ids)), statuses=statuses, memory_types=wanted,
-                               filter=request.filter, limit=len(ids), include_vector=True, newest_first=None)
+        if request.filter is not None:
+            return deps.store.list(cube, ids=list(dict.fromkeys(ids)), statuses=statuses, memory_types=wanted,
+                                   filter=request.filter, limit=len(ids), include_vector=True, newest_first=None)
+        # by id alone, status and type checked here: Weaviate's filter on them costs ~0.7 ms at 1M memories
+        found = deps.store.list(cube, ids=list(dict.fromkeys(ids)), statuses=None, limit=len(ids),
+                                include_vector=True, newest_first=None)
+        return [r for r in found if r.status in statuses and r.memory_type in wanted]
 
     out: list[_Candidate] = []
     for records in _fanout.map(read, [(c, ids) for c, ids in by_cube.items() if ids]):
