@@ -255,7 +255,7 @@ def recall_inproc(engine: Any, queries: list[Query], user: str, cubes: list[list
         hits.append(len(res.facts))
     out = lat(times)
     out["embed_ms"] = float(np.median(emb_ms))
-    out["weaviate_ms"] = float(np.median(store_ms))
+    out["fetch_ms"] = float(np.median(store_ms))
     out["rest_ms"] = float(np.median([t * 1000 - s for t, s in zip(times, store_ms, strict=True)]))
     out["facts"] = float(np.mean(hits))
     engine.flush()  # the background counter writes belong to these recalls' cost
@@ -1222,7 +1222,7 @@ def main() -> None:
             row["app_mem"], row["wv_mem"] = proc_mem(app_proc.pid), proc_mem(wv_pid)
             results["scales"].append(row)
             log(f"  in-process p50 {row['inproc']['p50']:.1f} p95 {row['inproc']['p95']:.1f} ms "
-                f"(embed {row['inproc']['embed_ms']:.1f}, fetch {row['inproc']['weaviate_ms']:.1f}, "
+                f"(embed {row['inproc']['embed_ms']:.1f}, fetch {row['inproc']['fetch_ms']:.1f}, "
                 f"rest {row['inproc']['rest_ms']:.1f}); HTTP p50 {row['http']['p50']:.1f} ms; "
                 f"app {row['app_mem']['hwm']:.0f} MiB, weaviate {row['wv_mem']['hwm']:.0f} MiB")
         if scales:
@@ -1345,7 +1345,7 @@ def _multi_inproc(engine: Any, queries: list[Query], sets: list[list[str]], emb:
         emb_ms.append((emb.seconds - e0) * 1000)
         store_ms.append((store_acc["seconds"] - s0) * 1000)
     out = lat(times)
-    out["embed_ms"], out["weaviate_ms"] = float(np.median(emb_ms)), float(np.median(store_ms))
+    out["embed_ms"], out["fetch_ms"] = float(np.median(emb_ms)), float(np.median(store_ms))
     out["rest_ms"] = float(np.median([t * 1000 - s for t, s in zip(times, store_ms, strict=True)]))
     return out
 
@@ -1457,7 +1457,7 @@ def render(args: argparse.Namespace, command: str, info: dict[str, str], r: dict
     rows = []
     for s in r["scales"]:
         i, h = s["inproc"], s["http"]
-        rows.append([s["count"], i["p50"], i["p95"], i["p99"], i["embed_ms"], i["weaviate_ms"], i["rest_ms"],
+        rows.append([s["count"], i["p50"], i["p95"], i["p99"], i["embed_ms"], i["fetch_ms"], i["rest_ms"],
                      i["app_cpu_ms"], i["wv_cpu_ms"], h["p50"], h["p95"], h["p99"], s["insert_rate"]])
     L += [("Columns: `fetch` is the candidate fetch: the hybrid query, whose BM25 sub-query is sent first so "
            "that the query embedding (`embed`, part of `fetch`) is computed while it runs, then the read of the "
@@ -1486,7 +1486,7 @@ def render(args: argparse.Namespace, command: str, info: dict[str, str], r: dict
         for c in r["cubes"]:
             i, h = c["inproc"], c["http"]
             rows.append([f"{c['cubes']} x {c['per_cube']}, query {c['label']}", i["p50"], i["p95"], i["p99"],
-                         i["embed_ms"], i["weaviate_ms"], i["rest_ms"], h["p50"], h["p95"], h["p99"]])
+                         i["embed_ms"], i["fetch_ms"], i["rest_ms"], h["p50"], h["p95"], h["p99"]])
         L += table(["corpus", "in-proc p50", "p95", "p99", "embed p50", "fetch p50", "rest p50", "HTTP p50",
                     "HTTP p95", "HTTP p99"], rows).splitlines()
         L += ["", f"Insert rate for the many-cube corpus: {r['cubes'][0]['insert_rate']:.0f} memories/s. "

@@ -1,7 +1,8 @@
 """Recall: query -> candidates -> rank -> memoryPrompt.
 
-One query embedding, one hybrid Weaviate query per readable cube (in parallel, vectors returned
-with the hits), then scoring in numpy (:mod:`memos_integrations.pipeline.rank`):
+One query embedding (computed while the BM25 side of the hybrid queries runs), one hybrid Weaviate
+query per readable cube (in parallel, vectors returned with the hits), then scoring in numpy
+(:mod:`memos_integrations.pipeline.rank`):
 
 * ``relativity`` in [0, 1]: calibrated cosine lifted by an absolute BM25 signal; the request's
   threshold applies to it (0 disables), so it means the same in every cube and mode;
