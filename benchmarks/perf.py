@@ -482,8 +482,8 @@ PROFILE_AREAS = [
     ("domain models (pydantic validation)", ("memos_integrations/domain/", "pydantic")),
     ("numpy", ("numpy",)),
     ("json", ("json/", "{built-in method _json", "orjson")),
-    ("waiting on worker threads (parallel Weaviate sub-queries)", ("threading.py", "concurrent/futures",
-                                                                   "{method 'acquire'")),
+    ("waiting on worker threads (query embedding, parallel Weaviate sub-queries)",
+     ("threading.py", "concurrent/futures", "{method 'acquire'")),
 ]
 
 
@@ -1543,8 +1543,9 @@ def render(args: argparse.Namespace, command: str, info: dict[str, str], r: dict
     if r.get("profile"):
         pr = r["profile"]
         L += ["", "## Where the time goes (in-process recall at the largest scale)", "",
-              ("Per-recall medians are in the `embed` / `Weaviate` / `rest` columns above (`rest` = "
-              f"request validation, candidate records, numpy ranking, MMR, prompt building). cProfile of {pr['n']} "
+              ("Per-recall medians are in the `embed` / `fetch` / `rest` columns above (`rest` = "
+              "request validation, the second hop's read, numpy ranking, MMR, prompt building). cProfile of "
+              f"{pr['n']} "
               f"recalls in the driver's main thread ({pr['wall_ms']:.1f} ms per recall under the profiler; "
               f"{pr['total_ms']:.1f} ms of it attributed), own time summed by area:"), ""]
         L += table(["area", "ms per recall", "share"],
