@@ -4,10 +4,11 @@
     python benchmarks/embedding_throughput.py                 # every engine, 5 interleaved rounds
     python benchmarks/embedding_throughput.py --rounds 3 --engines pooled,parallel
 
-Both engines (``memos_integrations.llm.e5.ENGINES``: ``pooled`` = one inference at a time on
-every core, the engine before; ``parallel`` = one-thread inferences side by side, fused QKV, small
-length buckets) are loaded in one process and measured in interleaved rounds (A, B, A, B, ...), so
-a noisy shared machine slows both alike; medians over rounds are reported. Per round and engine:
+The engines (``memos_integrations.llm.e5.ENGINES``: ``pooled`` = one inference at a time on
+every core, the first one; ``parallel`` = one-thread inferences side by side, fused QKV, small
+length buckets; ``int8`` = ``parallel`` with 8-bit weight blocks, the default) are loaded in one
+process and measured in interleaved rounds (A, B, A, B, ...), so a noisy shared machine slows them
+alike; medians over rounds are reported. Per round and engine:
 
 * documents: ``encode`` of ``--docs`` dev turns in one call (``passage:``), LoCoMo and zh
   separately; docs/s (wall) and CPU ms per document (this process, every thread). The tokenizer's

