@@ -164,6 +164,28 @@ def test_forgetting_curve_ranks_fresh_over_faded_and_recall_reinforces(rengine, 
     assert again.impression > by_id[old.id].impression + 0.3
 
 
+def test_concurrent_recalls_each_count_once(rengine, cube) -> None:
+    """Eight recalls of the same memory at once (threads, as under a server's load) raise its
+    ``recall_count`` by eight: each reinforcement starts from the stored counters, not from the
+    copy the recall read, so none is lost when several are written together."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    first = put(rengine, cube, ["my bike lock combination is 7731"])[0]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: ask(rengine, cube, "what is my bike lock combination", relativity=0,
+                                              reinforce=True), range(8)))
+    assert all(r.facts and r.facts[0].record.id == first.id for r in results)
+    rengine.flush()
+    once = rengine.store.get(first.id)
+    assert once is not None and once.recall_count == 8
+    ask(rengine, cube, "what is my bike lock combination", relativity=0, reinforce=True)
+    rengine.flush()
+    again = rengine.store.get(first.id)
+    assert again is not None and again.recall_count == 9
+    assert again.last_recalled_at is not None and once.last_recalled_at is not None
+    assert again.last_recalled_at > once.last_recalled_at
+
+
 def test_invalid_excluded_and_linked_new_added_on_request(rengine, cube) -> None:
     new = put(rengine, cube, ["moved to a flat in Munich last spring"])[0]
     old = put(rengine, cube, ["I live in Berlin, Kreuzberg"], status=MemoryStatus.INVALID, superseded_by=new.id)[0]

@@ -15,7 +15,7 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.tenants import Tenant, TenantActivityStatus
 
 from memos_integrations.domain.models import ChangeLogEntry, MemoryRecord, MemoryStatus, MemoryType, new_id
-from memos_integrations.errors import ConfigurationError
+from memos_integrations.errors import ConfigurationError, InvalidRequestError
 from memos_integrations.storage.codec import READ_PROPERTIES, properties_to_record, record_to_properties
 from memos_integrations.storage.schema import (
     RECORD_JSON,
@@ -290,6 +290,20 @@ def test_update_many_writes_blob_and_properties_and_keeps_the_vector(store: Memo
     assert store.get(b.id, [cube]).recall_count == 3  # type: ignore[union-attr]
     with pytest.raises(Exception, match="cannot update field"):
         store.update_many(cube, {a.id: {"cube_id": "elsewhere"}})
+
+
+def test_update_many_with_a_change_computed_from_the_stored_record(store: MemoryStore, cube: str) -> None:
+    """A change given as a function gets the record as stored when the update runs (a counter
+    grows from the stored value, not from the caller's older copy)."""
+    rec = MemoryRecord(cube_id=cube, user_id="u", memory="counted", vector=[1, 0, 0, 0], recall_count=4)
+    store.insert_many([rec]).raise_for_errors()
+    for _ in range(3):
+        assert store.update_many(cube, {rec.id: lambda r: {"recall_count": r.recall_count + 1}}) == []
+    got = store.get(rec.id, [cube])
+    assert got is not None and got.recall_count == 7 and got.memory == "counted"
+    with pytest.raises(InvalidRequestError, match="cannot update field"):
+        store.update_many(cube, {rec.id: lambda r: {"cube_id": "elsewhere"}})
+    assert store.get(rec.id, [cube]).recall_count == 7  # type: ignore[union-attr]
 
 
 def test_update_many_of_a_memory_without_vector(store: MemoryStore, cube: str) -> None:

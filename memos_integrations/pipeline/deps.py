@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,12 +38,38 @@ class RecallState:
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memos-reinforce")
         self.pending: list[Future[None]] = []
         self.lock = threading.Lock()
+        #: cube -> memory id -> times recalled since the last write (the next write's batch)
+        self.recalled: dict[str, Counter[str]] = {}
+        self._write_queued = False
         self.sessions: OrderedDict[tuple[str, str], OrderedDict[str, tuple[MemoryRecord, np.ndarray]]] = OrderedDict()
 
     def schedule(self, job: Any) -> None:
         future = self.background.submit(job)
         with self.lock:
             self.pending = [f for f in self.pending if not f.done()] + [future]
+
+    def count_recalls(self, records: list[MemoryRecord],
+                      write: Callable[[dict[str, Counter[str]]], None]) -> None:
+        """Count ``records`` as recalled once more, in the next background ``write``.
+
+        One write is queued at a time and takes every recall counted until it starts, so under
+        load the recalls made while a write runs go out together in the next one (one read and one
+        batch write per cube), a memory recalled by several of them once, with its count."""
+        if not records:
+            return
+        with self.lock:
+            for record in records:
+                self.recalled.setdefault(record.cube_id, Counter())[record.id] += 1
+            if self._write_queued:
+                return
+            self._write_queued = True
+
+        def drain() -> None:
+            with self.lock:
+                batch, self.recalled, self._write_queued = self.recalled, {}, False
+            write(batch)
+
+        self.schedule(drain)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until the background writes queued so far are done."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,25 +82,30 @@ _fanout = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memos-recall")
 
 
 def _schedule_reinforcement(deps: PipelineDeps, records: list[MemoryRecord]) -> None:
-    if not records:
-        return
-    snapshot = [r.model_copy() for r in records]
-    curve, store = deps.curve, deps.store
+    deps.recall_state.count_recalls(records, lambda batch: _reinforce(deps, batch))
 
-    def job() -> None:
-        now = datetime.now(UTC)
-        by_cube: dict[str, dict[str, dict[str, Any]]] = {}
-        for record in snapshot:
-            by_cube.setdefault(record.cube_id, {})[record.id] = curve.reinforce(record, now, kind="recall")
-        for cube, changes in by_cube.items():  # one read and one batch write per cube, off the response path
-            try:
-                gone = store.update_many(cube, changes)
-                if gone:
-                    logger.debug("%d memories were deleted before their recall counters were updated", len(gone))
-            except Exception:
-                logger.warning("reinforcing %d memories of cube %s failed", len(changes), cube, exc_info=True)
 
-    deps.recall_state.schedule(job)
+def _reinforce(deps: PipelineDeps, batch: dict[str, Counter[str]]) -> None:
+    """Write the recall counters of a batch: per cube one read and one batch write, each memory
+    reinforced as many times as it was recalled, starting from its stored state."""
+    curve, now = deps.curve, datetime.now(UTC)
+
+    def change(times: int) -> Callable[[MemoryRecord], dict[str, Any]]:
+        def fields(record: MemoryRecord) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for _ in range(times):
+                out.update(curve.reinforce(record, now, kind="recall"))
+                record = record.model_copy(update=out)
+            return out
+        return fields
+
+    for cube, counts in batch.items():  # off the response path
+        try:
+            gone = deps.store.update_many(cube, {memory_id: change(n) for memory_id, n in counts.items()})
+            if gone:
+                logger.debug("%d memories were deleted before their recall counters were updated", len(gone))
+        except Exception:
+            logger.warning("reinforcing %d memories of cube %s failed", len(counts), cube, exc_info=True)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,7 +48,10 @@ from memos_integrations.storage.filters import memory_filter
 from memos_integrations.storage.schema import RECORD_JSON, tenant_name
 from memos_integrations.storage.tenants import TenantActivity
 
-__all__ = ["MAX_PAGE", "BatchResult", "Memories"]
+__all__ = ["MAX_PAGE", "BatchResult", "Change", "Memories"]
+
+#: A change computed from the current record (as read under the update lock): the fields to set.
+Change = Callable[[MemoryRecord], dict[str, Any]]
 
 logger = logging.getLogger(__name__)
 
@@ -240,9 +243,13 @@ class Memories:
             except NotFoundError as exc:  # deleted meanwhile (or its cube)
                 raise NotFoundError(f"memory {memory_id} not found in cube {cube_id}") from exc
 
-    def update_many(self, cube_id: str, changes: dict[str, dict[str, Any]]) -> builtins.list[str]:
+    def update_many(self, cube_id: str, changes: Mapping[str, dict[str, Any] | Change]) -> builtins.list[str]:
         """Apply field changes to many memories of one cube in two requests: one read of the
         current records and one batch write of the updated ones. Returns the ids not found.
+
+        A change is either the fields to set or a function of the current record (as just read,
+        under the lock) returning them -- for counters such as ``recall_count``, which must grow
+        from the stored value, not from an older copy, or concurrent increments are lost.
 
         Meant for bookkeeping such as recall counters: whole objects are written back with the
         vector they have, which Weaviate recognises (the vector index is not touched). The stripe
@@ -253,7 +260,8 @@ class Memories:
         if not changes:
             return []
         for fields in changes.values():
-            check_updatable(fields)
+            if not callable(fields):
+                check_updatable(fields)
         ids = [str(i) for i in changes]
         coll = self.tenant(cube_id)
         locks = sorted({id(lock): lock for lock in map(_update_lock, ids)}.items())
@@ -270,10 +278,12 @@ class Memories:
                 return ids
             now = datetime.now(UTC)
             updated: builtins.list[MemoryRecord] = []
-            for memory_id, fields in changes.items():
+            for memory_id, change in changes.items():
                 record = current.get(str(memory_id))
                 if record is None:
                     continue
+                fields = change(record) if callable(change) else change
+                check_updatable(fields)
                 if record.vector is None:  # a whole-object write would drop the vector: update in place
                     in_place[record.id] = fields
                     continue

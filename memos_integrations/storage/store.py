@@ -19,7 +19,7 @@ import builtins
 import logging
 import time
 import uuid as uuidlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
@@ -50,7 +50,7 @@ from memos_integrations.errors import (
 from memos_integrations.storage import embedded
 from memos_integrations.storage.backups import Backups
 from memos_integrations.storage.errors import storage_errors
-from memos_integrations.storage.memories import BatchResult, Memories
+from memos_integrations.storage.memories import BatchResult, Change, Memories
 from memos_integrations.storage.memory_search import MemorySearch, SearchMode
 from memos_integrations.storage.messages import Messages
 from memos_integrations.storage.migrations import Migrator
@@ -291,8 +291,9 @@ class MemoryStore:
         """
         self._memories.update(cube_id, memory_id, **changes)
 
-    def update_many(self, cube_id: str, changes: dict[str, dict[str, Any]]) -> builtins.list[str]:
-        """Field changes of many memories of one cube; returns the ids not found."""
+    def update_many(self, cube_id: str, changes: Mapping[str, dict[str, Any] | Change]) -> builtins.list[str]:
+        """Field changes of many memories of one cube (the fields, or a function of the current
+        record returning them); returns the ids not found. See :meth:`.memories.Memories.update_many`."""
         return self._memories.update_many(cube_id, changes)
 
     def update_vector(self, cube_id: str, memory_id: str, vector: Sequence[float]) -> None:
