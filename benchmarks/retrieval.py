@@ -222,10 +222,13 @@ class CachedEmbeddings(Embeddings):
 
 def make_embedder(spec: str) -> tuple[Embeddings, str]:
     if spec == "default":
-        from memos_integrations.llm.embeddings import default_embeddings
+        from memos_integrations.llm.embeddings import default_embeddings, load_model
 
         emb = default_embeddings()
-        return emb, str(getattr(emb, "model_name", type(emb).__name__))
+        name = str(getattr(emb, "model_name", type(emb).__name__))
+        # the e5 engines give vectors equal to a cosine of ~0.9997, not bit-equal: one cache each
+        engine = getattr(load_model(), "engine", None) if name.startswith("intfloat/") else None
+        return emb, f"{name}#{engine}" if engine else name
     if spec == "hash":
         from memos_integrations.llm.embeddings import HashEmbeddings
 

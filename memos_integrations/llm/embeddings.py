@@ -85,9 +85,10 @@ class LocalEmbeddings(Embeddings):
 
     Args:
         batch_size: number of texts handed to the model per ``encode`` call. The model itself sorts
-            them by length into ONNX calls of <= 16 texts / 1024 tokens run side by side on the
-            cores (:class:`~memos_integrations.llm.e5.E5Model`), so this only bounds the token lists
-            held at once; larger calls leave fewer half-empty buckets.
+            them by length into ONNX calls (length buckets of its engine, e.g. <= 4 texts / 512
+            tokens for the default ``int8``) run side by side on the cores
+            (:class:`~memos_integrations.llm.e5.E5Model`), so this only bounds the token lists held
+            at once; larger calls leave fewer half-empty buckets.
     """
 
     def __init__(self, batch_size: int = 256) -> None:
