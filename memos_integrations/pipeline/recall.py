@@ -81,6 +81,10 @@ _fanout = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memos-recall")
 # background reinforcement and the mixture-mode session cache (state kept in deps.recall_state)
 
 
+#: Memories per read-and-write of recall counters (a batch that grew under load is split).
+_REINFORCE_CHUNK = 500
+
+
 def _schedule_reinforcement(deps: PipelineDeps, records: list[MemoryRecord]) -> None:
     deps.recall_state.count_recalls(records, lambda batch: _reinforce(deps, batch))
 
@@ -100,12 +104,15 @@ def _reinforce(deps: PipelineDeps, batch: dict[str, Counter[str]]) -> None:
         return fields
 
     for cube, counts in batch.items():  # off the response path
-        try:
-            gone = deps.store.update_many(cube, {memory_id: change(n) for memory_id, n in counts.items()})
-            if gone:
-                logger.debug("%d memories were deleted before their recall counters were updated", len(gone))
-        except Exception:
-            logger.warning("reinforcing %d memories of cube %s failed", len(counts), cube, exc_info=True)
+        items = list(counts.items())
+        for start in range(0, len(items), _REINFORCE_CHUNK):
+            chunk = items[start:start + _REINFORCE_CHUNK]
+            try:
+                gone = deps.store.update_many(cube, {memory_id: change(n) for memory_id, n in chunk})
+                if gone:
+                    logger.debug("%d memories were deleted before their recall counters were updated", len(gone))
+            except Exception:
+                logger.warning("reinforcing %d memories of cube %s failed", len(chunk), cube, exc_info=True)
 
 
 # ------------------------------------------------------------------------------------------------
