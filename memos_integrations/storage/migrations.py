@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from tqdm import tqdm
 from weaviate.classes.tenants import Tenant, TenantActivityStatus
 
@@ -97,10 +98,22 @@ def _add_record_json(m: Migrator, beat: Callable[[], None]) -> int:
         if pending:
             written += m.write_blobs(coll, pending)
         if info.activity_status is not TenantActivityStatus.ACTIVE:
-            # Reading it activated the cube; leave it as it was (active cubes hold files open).
-            with contextlib.suppress(MemosError), storage_errors(f"deactivating {tenant}"):
-                m.memories.tenants.update(Tenant(name=tenant, activity_status=TenantActivityStatus.INACTIVE))
+            _deactivate(m, tenant)
     return written
+
+
+def _deactivate(m: Migrator, tenant: str) -> None:
+    """Leave a cube inactive as it was: reading it activated it (active cubes hold files open).
+    Right after the cube's writes Weaviate may refuse the change for a moment (HTTP 422, seen with
+    several processes setting up at once), so it is retried; if it still fails, the cube stays
+    active (open files, no data at risk) and a warning says so."""
+    try:
+        for attempt in Retrying(stop=stop_after_attempt(6), wait=wait_exponential(multiplier=0.1, max=2.0),
+                                retry=retry_if_exception_type(MemosError), reraise=True):
+            with attempt, storage_errors(f"deactivating cube tenant {tenant}"):
+                m.memories.tenants.update(Tenant(name=tenant, activity_status=TenantActivityStatus.INACTIVE))
+    except MemosError as exc:
+        logger.warning("cube tenant %s stays active after the migration: %s", tenant, exc)
 
 
 class _Progress:
