@@ -38,9 +38,9 @@ class RecallState:
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memos-reinforce")
         self.pending: list[Future[None]] = []
         self.lock = threading.Lock()
-        #: cube -> memory id -> times recalled since the last write (the next write's batch)
+        #: cube -> memory id -> times recalled since the last write began (the next write's batch;
+        #: not empty = that write is queued)
         self.recalled: dict[str, Counter[str]] = {}
-        self._write_queued = False
         self.sessions: OrderedDict[tuple[str, str], OrderedDict[str, tuple[MemoryRecord, np.ndarray]]] = OrderedDict()
 
     def schedule(self, job: Any) -> None:
@@ -58,15 +58,15 @@ class RecallState:
         if not records:
             return
         with self.lock:
+            queued = bool(self.recalled)
             for record in records:
                 self.recalled.setdefault(record.cube_id, Counter())[record.id] += 1
-            if self._write_queued:
+            if queued:
                 return
-            self._write_queued = True
 
         def drain() -> None:
             with self.lock:
-                batch, self.recalled, self._write_queued = self.recalled, {}, False
+                batch, self.recalled = self.recalled, {}
             write(batch)
 
         self.schedule(drain)
